@@ -1,0 +1,2 @@
+"""Routes of the agent blueprint."""
+from helpdesk.agent import bp  # noqa: F401

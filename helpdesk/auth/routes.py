@@ -1,0 +1,99 @@
+"""Routes of the auth blueprint."""
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from helpdesk.auth import bp
+from helpdesk.auth.forms import LanguageForm, LoginForm, PasswordForm
+from helpdesk import clock
+from helpdesk.extensions import limiter
+from helpdesk.services import accounts
+from helpdesk.services.errors import DomainError
+
+
+def home_for(user) -> str:
+    """Return the start page of a user's role."""
+    if user.is_staff:
+        return url_for("agent.queue")
+    return url_for("portal.my_tickets")
+
+
+def _login_key() -> str:
+    # Throttle per address and per account, so one attacker cannot lock out a whole office.
+    return f"{request.remote_addr}|{(request.form.get('email') or '').strip().lower()}"
+
+
+def _safe_next(target: str | None) -> str | None:
+    if not target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc and target.startswith("/") else None
+
+
+@bp.route("/")
+def index():
+    """Send a visitor to the login page or their start page."""
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT"],
+    key_func=_login_key,
+    methods=["POST"],
+    deduct_when=lambda response: response.status_code != 302,
+)
+def login():
+    """Show the login form; log in; failed attempts are throttled."""
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.email.data, form.password.data, clock.utcnow())
+        if user is not None:
+            login_user(user, remember=form.remember.data)
+            session["locale"] = user.locale
+            return redirect(_safe_next(request.args.get("next")) or home_for(user))
+        flash(_("E-Mail-Adresse oder Passwort ist falsch."), "error")
+        return render_template("auth/login.html", form=form), 200
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """Log out and return to the login page."""
+    logout_user()
+    flash(_("Sie wurden abgemeldet."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    """Show the user's profile with password and language forms; change the password."""
+    password_form = PasswordForm(prefix="pw")
+    language_form = LanguageForm(prefix="lang", locale=current_user.locale)
+    if request.method == "POST" and password_form.validate():
+        try:
+            accounts.change_password(current_user, password_form.current_password.data, password_form.new_password.data)
+        except DomainError as exc:
+            password_form.current_password.errors.append(exc.message)
+        else:
+            flash(_("Ihr Passwort wurde geändert."), "success")
+            return redirect(url_for("auth.account"))
+    return render_template("auth/account.html", password_form=password_form, language_form=language_form)
+
+
+@bp.route("/account/language", methods=["POST"])
+def language():
+    """Switch the interface language (also before login)."""
+    form = LanguageForm(prefix="lang")
+    if form.validate_on_submit():
+        session["locale"] = form.locale.data
+        if current_user.is_authenticated:
+            accounts.set_locale(current_user, form.locale.data)
+    return redirect(_safe_next(request.form.get("next")) or request.referrer or url_for("auth.index"))

@@ -1,0 +1,87 @@
+"""Read the configuration from HELPDESK_* environment variables."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# ITIL matrix: (impact, urgency) -> priority. 1 = high, 2 = medium, 3 = low; P1 critical .. P4 low.
+DEFAULT_PRIORITY_MATRIX = {
+    "1,1": 1, "1,2": 2, "1,3": 3,
+    "2,1": 2, "2,2": 3, "2,3": 4,
+    "3,1": 3, "3,2": 4, "3,3": 4,
+}
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"HELPDESK_{name}", default)
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    return int(value) if value not in (None, "") else default
+
+
+class Config:
+    """Settings for a real deployment; every value can come from the environment."""
+
+    INSTANCE_DIR = Path(_env("INSTANCE_DIR", str(ROOT / "instance")))
+    SECRET_KEY = os.environ.get("SECRET_KEY") or _env("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'helpdesk.sqlite'}"
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env("COOKIE_SECURE", "0") == "1"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None
+
+    BABEL_DEFAULT_LOCALE = "de"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
+    LANGUAGES = ("de", "en")
+    DISPLAY_TIMEZONE = "Europe/Berlin"
+
+    BASE_URL = _env("BASE_URL", "http://127.0.0.1:5000")
+    TICKET_PREFIX = _env("TICKET_PREFIX", "KSM")
+    ATTACHMENT_DIR = Path(_env("ATTACHMENT_DIR", str(INSTANCE_DIR / "attachments")))
+    MAX_ATTACHMENT_BYTES = _env_int("MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
+    # Whole request may carry a few attachments; Werkzeug answers 413 above this.
+    MAX_CONTENT_LENGTH = _env_int("MAX_REQUEST_BYTES", 50 * 1024 * 1024)
+    AUTO_CLOSE_DAYS = _env_int("AUTO_CLOSE_DAYS", 7)
+    PRIORITY_MATRIX = json.loads(_env("PRIORITY_MATRIX") or "null") or DEFAULT_PRIORITY_MATRIX
+    PAGE_SIZE = _env_int("PAGE_SIZE", 25)
+
+    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "5 per 5 minutes")
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+
+    SMTP_HOST = _env("SMTP_HOST")  # unset: emails stay in the outbox (admin page, log)
+    SMTP_PORT = _env_int("SMTP_PORT", 25)
+    SMTP_USER = _env("SMTP_USER")
+    SMTP_PASSWORD = _env("SMTP_PASSWORD")
+    SMTP_STARTTLS = _env("SMTP_STARTTLS", "0") == "1"
+    SMTP_TIMEOUT = _env_int("SMTP_TIMEOUT", 10)
+    MAIL_FROM = _env("MAIL_FROM", "KSM Helpdesk <helpdesk@ksm.example>")
+    OUTBOX_MAX_ATTEMPTS = _env_int("OUTBOX_MAX_ATTEMPTS", 12)
+
+    WORKER_OUTBOX_SECONDS = _env_int("WORKER_OUTBOX_SECONDS", 15)
+    WORKER_SLA_SECONDS = _env_int("WORKER_SLA_SECONDS", 60)
+    WORKER_AUTOCLOSE_SECONDS = _env_int("WORKER_AUTOCLOSE_SECONDS", 3600)
+
+
+class DevelopmentConfig(Config):
+    """Local `make run`: a fixed, non-secret key is acceptable only here."""
+
+    SECRET_KEY = Config.SECRET_KEY or "dev-only-not-secret"
+
+
+class TestConfig(Config):
+    """Tests: fast password hashing is not needed, argon2 is quick enough; no real SMTP unless set."""
+
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    SMTP_HOST = None
+    LOGIN_RATE_LIMIT = "5 per 5 minutes"

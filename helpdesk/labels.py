@@ -1,0 +1,40 @@
+"""Human labels for the domain's codes, translated lazily (German is the source language)."""
+from flask_babel import lazy_gettext as _l
+
+STATUS_LABELS = {
+    "new": _l("Neu"),
+    "open": _l("In Bearbeitung"),
+    "pending": _l("Wartet auf Rückmeldung"),
+    "resolved": _l("Gelöst"),
+    "closed": _l("Geschlossen"),
+}
+PRIORITY_LABELS = {1: _l("P1 kritisch"), 2: _l("P2 hoch"), 3: _l("P3 mittel"), 4: _l("P4 niedrig")}
+LEVEL_LABELS = {1: _l("hoch"), 2: _l("mittel"), 3: _l("niedrig")}
+IMPACT_HELP = {
+    1: _l("hoch – viele Arbeitsplätze oder ein Fachverfahren stehen still"),
+    2: _l("mittel – eine Abteilung oder mehrere Personen sind betroffen"),
+    3: _l("niedrig – eine Person ist betroffen"),
+}
+URGENCY_HELP = {
+    1: _l("hoch – die Arbeit ist blockiert, es gibt keine Umgehung"),
+    2: _l("mittel – die Arbeit ist erschwert"),
+    3: _l("niedrig – kann warten"),
+}
+CHANNEL_LABELS = {"web": _l("Portal"), "phone": _l("Telefon"), "email": _l("E-Mail"), "api": _l("API")}
+ROLE_LABELS = {
+    "requester": _l("Mitarbeiter/in einer Behörde"),
+    "tenant_manager": _l("Ansprechpartner/in der Behörde"),
+    "agent": _l("KSM-Support"),
+    "team_lead": _l("KSM-Teamleitung"),
+    "service_manager": _l("KSM-Servicemanagement"),
+    "admin": _l("Administration"),
+}
+FIELD_LABELS = {
+    "status": _l("Status"),
+    "priority": _l("Priorität"),
+    "team": _l("Team"),
+    "assignee": _l("Bearbeiter/in"),
+    "category": _l("Kategorie"),
+    "impact": _l("Auswirkung"),
+    "urgency": _l("Dringlichkeit"),
+}

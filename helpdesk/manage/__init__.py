@@ -1,0 +1,6 @@
+"""The manage blueprint."""
+from flask import Blueprint
+
+bp = Blueprint("manage", __name__)
+
+from helpdesk.manage import routes  # noqa: E402,F401

@@ -1,0 +1,10 @@
+"""Import every model so Alembic and the app see the whole schema."""
+from helpdesk.models.outbox import OutboxMessage
+from helpdesk.models.tenancy import Category, RoutingRule, Team, Tenant, team_members
+from helpdesk.models.tickets import Attachment, Comment, Ticket, TicketCounter, TicketEvent
+from helpdesk.models.users import User
+
+__all__ = [
+    "Attachment", "Category", "Comment", "OutboxMessage", "RoutingRule", "Team", "Tenant",
+    "Ticket", "TicketCounter", "TicketEvent", "User", "team_members",
+]

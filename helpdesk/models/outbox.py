@@ -1,0 +1,36 @@
+"""Emails waiting to be sent, written in the same transaction as their cause."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from helpdesk.clock import utcnow
+from helpdesk.extensions import db
+from helpdesk.models.types import UTCDateTime
+
+OUTBOX_STATUSES = ("pending", "sent", "failed")
+
+
+class OutboxMessage(db.Model):
+    """One email to one recipient; the worker delivers it with retries."""
+
+    __table_args__ = (Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(40))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenant.id"))
+    # Set for events that must produce one email only (escalations, monthly reports).
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

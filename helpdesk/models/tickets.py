@@ -1,0 +1,132 @@
+"""Tickets with their comments, attachments and audit history."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from helpdesk.clock import utcnow
+from helpdesk.extensions import db
+from helpdesk.models.tenancy import Category, Team, Tenant
+from helpdesk.models.types import UTCDateTime
+from helpdesk.models.users import User
+
+STATUSES = ("new", "open", "pending", "resolved", "closed")
+OPEN_STATUSES = ("new", "open", "pending")
+CHANNELS = ("web", "phone", "email", "api")
+LEVELS = (1, 2, 3)  # impact and urgency: 1 high, 2 medium, 3 low
+PRIORITIES = (1, 2, 3, 4)  # P1 critical .. P4 low
+
+
+class TicketCounter(db.Model):
+    """The last ticket number handed out per year (row-locked while numbering)."""
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Ticket(db.Model):
+    """An incident or service request of a tenant."""
+
+    __table_args__ = (
+        Index("ix_ticket_tenant_status_created", "tenant_id", "status", "created_at"),
+        Index("ix_ticket_team_status_updated", "team_id", "status", "updated_at"),
+        Index("ix_ticket_assignee_status_updated", "assignee_id", "status", "updated_at"),
+        Index("ix_ticket_requester_created", "requester_id", "created_at"),
+        Index("ix_ticket_status_updated", "status", "updated_at"),
+        Index("ix_ticket_status_resolved", "status", "resolved_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(30), unique=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"), index=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    channel: Mapped[str] = mapped_column(String(10), default="web")
+    impact: Mapped[int] = mapped_column(Integer)
+    urgency: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer)
+    priority_overridden: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(10), default="new")
+    subject: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    tenant: Mapped[Tenant] = relationship()
+    requester: Mapped[User] = relationship(foreign_keys=[requester_id])
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    category: Mapped[Category | None] = relationship()
+    team: Mapped[Team] = relationship()
+
+    @property
+    def is_open(self) -> bool:
+        """Tell whether KSM still has work on the ticket."""
+        return self.status in OPEN_STATUSES
+
+    def __repr__(self) -> str:
+        return f"<Ticket {self.number}>"
+
+
+class Comment(db.Model):
+    """A public reply (the requester sees it) or an internal note (KSM only)."""
+
+    __table_args__ = (Index("ix_comment_ticket_created", "ticket_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    body: Mapped[str] = mapped_column(Text)
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author: Mapped[User] = relationship()
+    attachments: Mapped[list["Attachment"]] = relationship(back_populates="comment")
+
+
+class Attachment(db.Model):
+    """A file uploaded to a ticket; the bytes live in the attachment directory."""
+
+    __table_args__ = (Index("ix_attachment_ticket_created", "ticket_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comment.id", ondelete="SET NULL"))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    storage_key: Mapped[str] = mapped_column(String(64), unique=True)
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    comment: Mapped[Comment | None] = relationship(back_populates="attachments")
+    uploaded_by: Mapped[User] = relationship()
+
+
+class TicketEvent(db.Model):
+    """One line of a ticket's audit history: who changed what, when, from what to what."""
+
+    __table_args__ = (Index("ix_ticket_event_ticket_created", "ticket_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(30))
+    field: Mapped[str | None] = mapped_column(String(30))
+    old_value: Mapped[str | None] = mapped_column(String(255))
+    new_value: Mapped[str | None] = mapped_column(String(255))
+    note: Mapped[str | None] = mapped_column(String(500))
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    actor: Mapped[User | None] = relationship()

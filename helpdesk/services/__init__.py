@@ -1,0 +1,1 @@
+"""Business operations: plain functions that take `now`, own the transaction, raise DomainError."""

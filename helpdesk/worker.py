@@ -1,0 +1,72 @@
+"""The background worker: one list of periodic jobs, each run inside an app context."""
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+from helpdesk import clock
+from helpdesk.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def deliver_outbox() -> None:
+    """Send the emails whose time has come."""
+    from helpdesk.services.outbox import deliver_due
+
+    counts = deliver_due(clock.utcnow())
+    if any(counts.values()):
+        log.info("outbox: %s", counts)
+
+
+def close_resolved() -> None:
+    """Close resolved tickets after the configured number of days."""
+    from flask import current_app
+
+    from helpdesk.services.tickets import auto_close_resolved
+
+    closed = auto_close_resolved(clock.utcnow(), current_app.config["AUTO_CLOSE_DAYS"])
+    if closed:
+        log.info("auto-close: %d tickets closed", closed)
+
+
+# (id, function, config key with the interval in seconds)
+JOBS = [
+    ("outbox", deliver_outbox, "WORKER_OUTBOX_SECONDS"),
+    ("auto-close", close_resolved, "WORKER_AUTOCLOSE_SECONDS"),
+]
+
+
+def run_job(app: Flask, job) -> None:
+    """Run one job in a fresh app context; a failure is logged and rolled back, never fatal."""
+    with app.app_context():
+        try:
+            job()
+        except Exception:  # noqa: BLE001 - the scheduler must keep running
+            db.session.rollback()
+            log.exception("job %s failed", getattr(job, "__name__", job))
+        finally:
+            db.session.remove()
+
+
+def run_once(app: Flask) -> None:
+    """Run every job once (tests and `flask worker --once`)."""
+    for _job_id, job, _key in JOBS:
+        run_job(app, job)
+
+
+def run_forever(app: Flask) -> None:
+    """Start the blocking scheduler with every job of JOBS."""
+    scheduler = BlockingScheduler(timezone="UTC")
+    for job_id, job, key in JOBS:
+        scheduler.add_job(
+            run_job, "interval", seconds=app.config[key], args=[app, job], id=job_id,
+            max_instances=1, coalesce=True, next_run_time=clock.utcnow(),
+        )
+    log.info("worker started with jobs: %s", ", ".join(j[0] for j in JOBS))
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        log.info("worker stopped")
