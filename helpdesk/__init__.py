@@ -44,7 +44,7 @@ def register_extensions(app: Flask) -> None:
     from helpdesk import models  # noqa: F401  (register the tables)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -93,10 +93,11 @@ def register_blueprints(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     """Expose labels and the Berlin-time formatter to every template."""
     from helpdesk import labels
-    from helpdesk.formatting import berlin, berlin_date
+    from helpdesk.formatting import berlin, berlin_date, duration
 
     app.jinja_env.filters["berlin"] = berlin
     app.jinja_env.filters["berlin_date"] = berlin_date
+    app.jinja_env.filters["duration"] = duration
     from flask_babel import get_locale
 
     app.jinja_env.globals.update(

@@ -17,3 +17,14 @@ def berlin(moment: datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
 def berlin_date(moment: datetime | None) -> str:
     """Format the Berlin calendar date of a moment."""
     return berlin(moment, "%d.%m.%Y")
+
+
+def duration(value) -> str:
+    """Format a timedelta of business time as '2 h 05 min' (negative values get a minus)."""
+    if value is None:
+        return ""
+    seconds = int(value.total_seconds())
+    sign = "−" if seconds < 0 else ""
+    minutes = abs(seconds) // 60
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{hours} h {minutes:02d} min" if hours else f"{sign}{minutes} min"

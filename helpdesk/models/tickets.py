@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.clock import utcnow
@@ -60,6 +60,14 @@ class Ticket(db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    # SLA bookkeeping (helpdesk.services.sla keeps these in step with the clocks).
+    sla_version_id: Mapped[int | None] = mapped_column(ForeignKey("sla_policy_version.id"))
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_update_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sla_breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     tenant: Mapped[Tenant] = relationship()
     requester: Mapped[User] = relationship(foreign_keys=[requester_id])

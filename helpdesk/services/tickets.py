@@ -179,8 +179,8 @@ def reply(
 
     old_status = ticket.status
     if actor.is_staff:
-        if not internal and ticket.first_responded_at is None:
-            ticket.first_responded_at = now
+        if not internal:
+            ticket.first_responded_at = ticket.first_responded_at or now
         if new_status and new_status != ticket.status:
             _set_status(ticket, actor, new_status, now)
         elif not internal and ticket.status == "new":

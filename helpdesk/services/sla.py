@@ -1,0 +1,388 @@
+"""SLA bookkeeping: run each ticket's target clocks on its events and escalate in the sweep.
+
+The arithmetic lives in the pure `sla` package; this module maps between its frozen clocks and
+the SlaClock rows, keeps the due times and the next check moment on the ticket, and writes
+escalation records and their emails in one transaction.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+import sla
+from helpdesk.extensions import db
+from helpdesk.models import (
+    Calendar, Escalation, SlaClock, SlaPolicy, SlaPolicyVersion, Ticket, TicketEvent, User,
+)
+from helpdesk.services import notifications
+
+log = logging.getLogger(__name__)
+
+TRACKED_AT_START = ("first_response", "resolution")
+DEFAULT_HOURS = {str(d): [["07:00", "16:00"]] for d in range(4)} | {"4": [["07:00", "13:00"]]}
+DEFAULT_LEVELS = [
+    {"percent": 75, "recipients": ["assignee"], "business_hours_only": True},
+    {"percent": 100, "recipients": ["team_lead"], "business_hours_only": False},
+    {"percent": 150, "recipients": ["service_manager", "tenant_contact"], "business_hours_only": False},
+]
+
+_calendar_cache: dict[tuple, sla.BusinessCalendar] = {}
+
+
+def business_calendar(calendar: Calendar) -> sla.BusinessCalendar:
+    """Return the pure calendar for a stored one (cached until the row changes)."""
+    closed = tuple(sorted(c.day for c in calendar.closures))
+    key = (calendar.id, calendar.timezone, repr(sorted(calendar.hours.items())), calendar.holiday_region, closed)
+    cached = _calendar_cache.get(key)
+    if cached is None:
+        cached = sla.BusinessCalendar(
+            timezone=calendar.timezone,
+            hours={int(day): [tuple(interval) for interval in intervals] for day, intervals in calendar.hours.items()},
+            holidays=calendar.holiday_region or None,
+            closed=closed,
+        )
+        if len(_calendar_cache) > 256:
+            _calendar_cache.clear()
+        _calendar_cache[key] = cached
+    return cached
+
+
+def levels_of(version: SlaPolicyVersion) -> tuple[sla.EscalationLevel, ...]:
+    """Return the escalation levels of a contract version as pure values, lowest first."""
+    return tuple(
+        sla.EscalationLevel(int(level["percent"]), tuple(level["recipients"]), bool(level.get("business_hours_only")))
+        for level in sorted(version.levels or [], key=lambda level: int(level["percent"]))
+    )
+
+
+def _policy_for(tenant_id: int) -> SlaPolicy | None:
+    return db.session.scalar(select(SlaPolicy).where(SlaPolicy.tenant_id == tenant_id))
+
+
+def _context(ticket: Ticket) -> tuple[SlaPolicyVersion, sla.BusinessCalendar] | None:
+    if ticket.sla_version_id is None:
+        return None
+    version = db.session.get(SlaPolicyVersion, ticket.sla_version_id)
+    return version, business_calendar(version.policy.calendar)
+
+
+def _domain(row: SlaClock) -> sla.TargetClock:
+    return sla.TargetClock(
+        target=timedelta(seconds=row.target_seconds),
+        started_at=row.started_at,
+        used_before=timedelta(seconds=row.used_seconds),
+        running_since=row.running_since,
+        stopped_at=row.stopped_at,
+    )
+
+
+def _store(row: SlaClock, clock: sla.TargetClock, cal: sla.BusinessCalendar) -> None:
+    row.target_seconds = int(clock.target.total_seconds())
+    row.used_seconds = int(clock.used_before.total_seconds())
+    row.running_since = clock.running_since
+    row.stopped_at = clock.stopped_at
+    if clock.running_since is not None and clock.stopped_at is None:
+        row.due_at = clock.due_at(cal)
+
+
+def _clocks(ticket: Ticket) -> list[SlaClock]:
+    return list(db.session.scalars(
+        select(SlaClock).where(SlaClock.ticket_id == ticket.id).order_by(SlaClock.target, SlaClock.cycle)
+    ))
+
+
+def _open_clock(ticket: Ticket, target: str) -> SlaClock | None:
+    rows = [c for c in _clocks(ticket) if c.target == target and c.stopped_at is None]
+    return rows[-1] if rows else None
+
+
+def _history(ticket: Ticket, kind: str, now: datetime, *, target: str, note: str | None = None,
+             actor: User | None = None) -> None:
+    db.session.add(TicketEvent(ticket_id=ticket.id, actor_id=actor.id if actor else None, created_at=now,
+                               kind=kind, field="sla", new_value=target, note=note, is_internal=True))
+
+
+def _start(ticket: Ticket, version: SlaPolicyVersion, cal, target: str, cycle: int, now: datetime) -> SlaClock | None:
+    minutes = version.target_minutes(ticket.priority, target)
+    if not minutes:
+        return None
+    clock = sla.TargetClock.start(timedelta(minutes=minutes), now)
+    row = SlaClock(ticket_id=ticket.id, tenant_id=ticket.tenant_id, target=target, cycle=cycle,
+                   policy_version_id=version.id, priority=ticket.priority, started_at=now,
+                   target_seconds=minutes * 60)
+    _store(row, clock, cal)
+    db.session.add(row)
+    return row
+
+
+def _decide(row: SlaClock, cal, now: datetime, ticket: Ticket) -> None:
+    """Stop a clock and store its outcome: met when the business time used is within the target."""
+    clock = _domain(row)
+    due = clock.due_at(cal) if clock.running_since is not None else row.due_at
+    clock = clock.stop(now, cal)
+    _store(row, clock, cal)
+    used = clock.used(now, cal)
+    row.outcome = "breached" if used > clock.target else "met"
+    row.decided_at = now
+    row.paused_at = None
+    if row.outcome == "breached" and row.breached_at is None:
+        row.breached_at = due or now
+        ticket.sla_breached = True
+
+
+def start_clocks(ticket: Ticket, now: datetime) -> None:
+    """Attach the tenant's current contract version to a new ticket and start its clocks."""
+    policy = _policy_for(ticket.tenant_id)
+    if policy is None or policy.current_version is None:
+        return
+    version = policy.current_version
+    ticket.sla_version_id = version.id
+    cal = business_calendar(policy.calendar)
+    db.session.flush()
+    for target in TRACKED_AT_START:
+        _start(ticket, version, cal, target, 1, now)
+    refresh(ticket, now)
+
+
+def on_public_response(ticket: Ticket, now: datetime) -> None:
+    """A KSM user answered publicly: first response and a running next-update clock are met."""
+    context = _context(ticket)
+    if context is None:
+        return
+    _version, cal = context
+    for target in ("first_response", "next_update"):
+        row = _open_clock(ticket, target)
+        if row is not None:
+            _decide(row, cal, now, ticket)
+    refresh(ticket, now)
+
+
+def on_requester_message(ticket: Ticket, now: datetime) -> None:
+    """The requester wrote on an answered ticket: start a next-update clock unless one runs."""
+    context = _context(ticket)
+    if context is None or ticket.first_responded_at is None or _open_clock(ticket, "next_update"):
+        return
+    version, cal = context
+    cycles = [c.cycle for c in _clocks(ticket) if c.target == "next_update"]
+    if _start(ticket, version, cal, "next_update", max(cycles, default=0) + 1, now):
+        refresh(ticket, now)
+
+
+def on_status_change(ticket: Ticket, old: str, new: str, now: datetime) -> None:
+    """Pause, resume, stop or reopen the resolution clock as the status moves."""
+    context = _context(ticket)
+    if context is None or old == new:
+        return
+    _version, cal = context
+    resolution = next((c for c in _clocks(ticket) if c.target == "resolution"), None)
+    if new == "pending" and resolution is not None and resolution.is_running:
+        _store(resolution, _domain(resolution).pause(now, cal), cal)
+        resolution.paused_at = now
+        resolution.due_at = None
+        _history(ticket, "sla_paused", now, target="resolution")
+    elif old == "pending" and new in ("open", "new") and resolution is not None and resolution.stopped_at is None:
+        if resolution.paused_at is not None:
+            resolution.paused_seconds += int(cal.between(resolution.paused_at, now).total_seconds())
+        _store(resolution, _domain(resolution).resume(now), cal)
+        resolution.paused_at = None
+        _history(ticket, "sla_resumed", now, target="resolution")
+    if new == "resolved":
+        # The resolution notice is a public message, so open response clocks are decided too.
+        for row in _clocks(ticket):
+            if row.stopped_at is None:
+                if row.paused_at is not None:
+                    row.paused_seconds += int(cal.between(row.paused_at, now).total_seconds())
+                _decide(row, cal, now, ticket)
+    elif old in ("resolved", "closed") and new == "open" and resolution is not None:
+        # Reopening continues the same resolution clock from the business time already used.
+        _store(resolution, _domain(resolution).reopen(now), cal)
+        resolution.outcome = None
+        resolution.decided_at = None
+        _history(ticket, "sla_resumed", now, target="resolution", note=_("Wiedereröffnet"))
+    refresh(ticket, now)
+
+
+def on_priority_change(ticket: Ticket, now: datetime) -> None:
+    """Give running clocks the new priority's targets; business time already used is kept."""
+    context = _context(ticket)
+    if context is None:
+        return
+    version, cal = context
+    for row in _clocks(ticket):
+        if row.stopped_at is not None:
+            continue
+        minutes = version.target_minutes(ticket.priority, row.target)
+        if not minutes:
+            continue
+        clock = _domain(row).with_target(timedelta(minutes=minutes))
+        _store(row, clock, cal)
+        row.priority = ticket.priority
+    refresh(ticket, now)
+
+
+def _fired(row: SlaClock) -> frozenset[int]:
+    return frozenset(db.session.scalars(
+        select(Escalation.percent).where(
+            Escalation.ticket_id == row.ticket_id, Escalation.target == row.target, Escalation.cycle == row.cycle
+        )
+    ))
+
+
+def refresh(ticket: Ticket, now: datetime) -> None:
+    """Copy the running clocks' due times onto the ticket and set when the sweep must look next."""
+    context = _context(ticket)
+    if context is None:
+        return
+    version, cal = context
+    levels = levels_of(version)
+    db.session.flush()
+    dues: dict[str, datetime | None] = {t: None for t in sla.TARGETS} if hasattr(sla, "TARGETS") else {
+        "first_response": None, "next_update": None, "resolution": None}
+    next_check = None
+    for row in _clocks(ticket):
+        if not row.is_running:
+            continue
+        clock = _domain(row)
+        dues[row.target] = row.due_at
+        candidates = [sla.next_level_check(clock, levels, _fired(row), cal)]
+        if row.breached_at is None:
+            candidates.append(row.due_at + timedelta(seconds=1) if row.due_at else None)
+        for moment in candidates:
+            if moment is not None and (next_check is None or moment < next_check):
+                next_check = moment
+    ticket.first_response_due_at = dues["first_response"]
+    ticket.next_update_due_at = dues["next_update"]
+    ticket.resolution_due_at = dues["resolution"]
+    ticket.sla_next_check_at = max(next_check, now) if next_check else None
+
+
+def _recipients(ticket: Ticket, roles: tuple[str, ...]) -> list[User]:
+    people: dict[int, User] = {}
+    for role in roles:
+        if role == "assignee":
+            found = [ticket.assignee] if ticket.assignee else list(ticket.team.members)
+        elif role == "team_lead":
+            found = [ticket.team.lead] if ticket.team.lead else []
+        elif role == "service_manager":
+            found = list(db.session.scalars(select(User).where(User.role == "service_manager", User.active.is_(True))))
+        elif role == "tenant_contact":
+            found = list(db.session.scalars(select(User).where(
+                User.role == "tenant_manager", User.tenant_id == ticket.tenant_id, User.active.is_(True))))
+        else:
+            found = []
+        for user in found:
+            if user is not None and user.active:
+                people[user.id] = user
+    return list(people.values())
+
+
+def _escalate(ticket: Ticket, row: SlaClock, level: sla.EscalationLevel, clock: sla.TargetClock, cal, now: datetime) -> bool:
+    recipients = _recipients(ticket, level.recipients)
+    escalation = Escalation(ticket_id=ticket.id, clock_id=row.id, target=row.target, cycle=row.cycle,
+                            percent=level.percent, fired_at=now,
+                            recipients=", ".join(u.email for u in recipients)[:1000])
+    try:
+        with db.session.begin_nested():
+            db.session.add(escalation)
+            db.session.flush()
+    except IntegrityError:
+        return False  # another worker fired this level already
+    over = clock.used(now, cal) - clock.target
+    for user in recipients:
+        notifications.queue_email(
+            user, "escalation", now=now, ticket=ticket,
+            dedupe_key=f"esc:{ticket.id}:{row.target}:{row.cycle}:{level.percent}:{user.id}",
+            level=level, target=row.target, due_at=row.due_at or row.breached_at,
+            over=over if over > timedelta(0) else None, percent_used=round(clock.percent_used(now, cal)),
+        )
+    _history(ticket, "sla_escalation", now, target=row.target,
+             note=f"{level.percent} % → {escalation.recipients or '-'}")
+    return True
+
+
+def check_ticket(ticket: Ticket, now: datetime) -> int:
+    """Record breaches and fire due escalation levels of one ticket; return levels fired."""
+    context = _context(ticket)
+    if context is None:
+        ticket.sla_next_check_at = None
+        return 0
+    version, cal = context
+    levels = levels_of(version)
+    fired_count = 0
+    for row in _clocks(ticket):
+        if not row.is_running:
+            continue
+        clock = _domain(row)
+        if row.breached_at is None and clock.breached(now, cal):
+            row.breached_at = clock.due_at(cal) or now
+            ticket.sla_breached = True
+            _history(ticket, "sla_breach", now, target=row.target)
+        evaluation = sla.evaluate_levels(clock, levels, _fired(row), now, cal)
+        for level in evaluation.due:
+            fired_count += _escalate(ticket, row, level, clock, cal, now)
+    refresh(ticket, now)
+    return fired_count
+
+
+def sweep(now: datetime, limit: int = 500) -> dict[str, int]:
+    """Check the tickets whose next SLA check has come, one row-locked ticket per transaction."""
+    counts = {"tickets": 0, "escalations": 0}
+    for _ in range(limit):
+        ticket = db.session.scalar(
+            select(Ticket)
+            .where(Ticket.sla_next_check_at <= now)
+            .order_by(Ticket.sla_next_check_at, Ticket.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if ticket is None:
+            break
+        try:
+            counts["escalations"] += check_ticket(ticket, now)
+            if ticket.sla_next_check_at is not None and ticket.sla_next_check_at <= now:
+                ticket.sla_next_check_at = now + timedelta(minutes=1)  # never spin on one ticket
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("sla sweep failed on ticket %s", ticket.id)
+            raise
+        counts["tickets"] += 1
+    return counts
+
+
+def clock_rows(ticket: Ticket) -> list[SlaClock]:
+    """Return the ticket's clocks for display, in target order."""
+    order = {"first_response": 0, "next_update": 1, "resolution": 2}
+    return sorted(_clocks(ticket), key=lambda c: (order.get(c.target, 9), c.cycle))
+
+
+def badge(ticket: Ticket, now: datetime) -> dict | None:
+    """Return the SLA badge of a ticket: state (ok, warning, breached, paused, met) and remaining time."""
+    context = _context(ticket)
+    if context is None:
+        return None
+    version, cal = context
+    rows = [r for r in _clocks(ticket) if r.stopped_at is None]
+    if not rows:
+        decided = [r for r in _clocks(ticket) if r.outcome]
+        if not decided:
+            return None
+        return {"state": "breached" if any(r.outcome == "breached" for r in decided) else "met", "remaining": None}
+    running = [r for r in rows if r.is_running]
+    if not running:
+        return {"state": "paused", "remaining": None, "target": rows[0].target}
+    first = min(running, key=lambda r: r.due_at or now)
+    clock = _domain(first)
+    remaining = clock.remaining(now, cal)
+    warn = min((lvl.percent for lvl in levels_of(version) if lvl.percent < 100), default=75)
+    if remaining < timedelta(0):
+        state = "breached"
+    elif clock.percent_used(now, cal) >= warn:
+        state = "warning"
+    else:
+        state = "ok"
+    return {"state": state, "remaining": remaining, "target": first.target, "due_at": first.due_at}
