@@ -79,9 +79,10 @@ class DevelopmentConfig(Config):
 
 
 class TestConfig(Config):
-    """Tests: fast password hashing is not needed, argon2 is quick enough; no real SMTP unless set."""
+    """Tests: cheap argon2 parameters (hashes stay real argon2id), no SMTP unless a test sets one."""
 
     TESTING = True
+    ARGON2_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
     SECRET_KEY = "test-secret"
     SMTP_HOST = None
     LOGIN_RATE_LIMIT = "5 per 5 minutes"

@@ -76,3 +76,36 @@ def make_ticket(requester: User, *, category: Category, now: datetime | None = N
         category_id=category.id, impact=impact, urgency=urgency, now=now or at("2026-03-05 09:00"),
         channel=channel, uploads=list(uploads),
     )
+
+
+MV_HOURS = {"0": [["07:00", "16:00"]], "1": [["07:00", "16:00"]], "2": [["07:00", "16:00"]],
+            "3": [["07:00", "16:00"]], "4": [["07:00", "13:00"]]}
+TARGETS = {
+    "1": {"first_response": 30, "next_update": 60, "resolution": 240},
+    "2": {"first_response": 60, "next_update": 120, "resolution": 480},
+    "3": {"first_response": 60, "next_update": 120, "resolution": 480},
+    "4": {"first_response": 480, "next_update": None, "resolution": 4800},
+}
+
+
+def make_calendar(name: str | None = None, *, hours: dict | None = None, region: str | None = "DE-MV",
+                  closures=((), )) -> "Calendar":
+    """Create the DESIGN.md calendar (Mo–Do 07–16, Fr 07–13, Mecklenburg-Vorpommern)."""
+    from helpdesk.services import sla_admin
+
+    closures = [] if closures == ((),) else list(closures)
+    return sla_admin.save_calendar(None, name=name or f"Kalender {next(_seq)}", timezone="Europe/Berlin",
+                                   hours=hours or MV_HOURS, holiday_region=region, closures=closures,
+                                   now=at("2026-01-01 00:00"))
+
+
+def make_policy(tenant: Tenant, *, calendar=None, targets: dict | None = None, levels: list | None = None,
+                actor: User | None = None, now: datetime | None = None):
+    """Give a tenant an SLA contract; returns the new version."""
+    from helpdesk.services import sla_admin
+    from helpdesk.services.sla import DEFAULT_LEVELS
+
+    return sla_admin.save_policy(
+        tenant, name=f"Vertrag {tenant.name}", calendar=calendar or make_calendar(), compliance_goal=95,
+        targets=targets or TARGETS, levels=levels or DEFAULT_LEVELS, actor=actor, now=now or at("2026-01-01 00:00"),
+    )

@@ -160,7 +160,6 @@ def app(backend, database_url, tmp_path):
         limiter.reset()
         yield app
         db.session.remove()
-        _empty_all_tables()
         db.engine.dispose()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -12,25 +13,41 @@ from helpdesk.models import Team, Tenant, User
 from helpdesk.models.users import ROLES, TENANT_ROLES
 from helpdesk.services.errors import DomainError
 
-_hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
-# Verified against when the email is unknown, so a wrong email costs as much time as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+_hashers: dict[tuple, PasswordHasher] = {}
+
+
+def _hasher() -> PasswordHasher:
+    """Return the argon2 hasher; ARGON2_PARAMS may lower its cost (tests only)."""
+    params = current_app.config.get("ARGON2_PARAMS") or {}
+    key = tuple(sorted(params.items()))
+    if key not in _hashers:
+        _hashers[key] = PasswordHasher(**params)
+    return _hashers[key]
+
+
+def _dummy_hash() -> str:
+    # Verified against when the email is unknown, so a wrong email costs as much as a wrong password.
+    hasher = _hasher()
+    if not hasattr(hasher, "_dummy"):
+        hasher._dummy = hasher.hash("not-a-real-password")
+    return hasher._dummy
 
 
 def hash_password(password: str) -> str:
     """Return an argon2id hash of the password."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def check_password(user: User, password: str) -> bool:
     """Tell whether the password matches; rehash transparently when parameters changed."""
+    hasher = _hasher()
     try:
-        _hasher.verify(user.password_hash, password)
+        hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
     return True
 
 
@@ -52,7 +69,7 @@ def authenticate(email: str, password: str, now) -> User | None:
     user = find_user_by_email(email)
     if user is None:
         try:
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher().verify(_dummy_hash(), password)
         except VerificationError:
             pass
         return None

@@ -130,8 +130,35 @@ def _decide(row: SlaClock, cal, now: datetime, ticket: Ticket) -> None:
     row.decided_at = now
     row.paused_at = None
     if row.outcome == "breached" and row.breached_at is None:
-        row.breached_at = due or now
+        row.breached_at = breach_moment(due, cal) if due else now
         ticket.sla_breached = True
+
+
+def breach_moment(due_at: datetime, cal: sla.BusinessCalendar) -> datetime:
+    """Return when a clock due at `due_at` starts to exceed its target: the next open moment.
+
+    A target used up exactly at closing time is not exceeded before the next opening, so a
+    reply in between still meets it (DESIGN.md: breached when used time exceeds the target).
+    """
+    return cal.next_open(due_at)
+
+
+def _evaluate(clock: sla.TargetClock, levels, fired: frozenset[int], now: datetime, cal) -> tuple[list, datetime | None]:
+    """Return the levels to fire now and the next moment to look again.
+
+    Levels of 100 % and more fire only once the target is really exceeded (breach_moment), so
+    a breach email never goes out for a ticket that can still be answered in time.
+    """
+    evaluation = sla.evaluate_levels(clock, levels, fired, now, cal)
+    breached = clock.breached(now, cal)
+    fire = [level for level in evaluation.due if level.percent < 100 or breached]
+    moments = [evaluation.next_check_at]
+    if not breached and clock.is_running:
+        due = clock.due_at(cal)
+        if due is not None:
+            moments.append(cal.add(due, timedelta(seconds=1)))
+    moments = [m for m in moments if m is not None]
+    return fire, (min(moments) if moments else None)
 
 
 def start_clocks(ticket: Ticket, now: datetime) -> None:
@@ -240,20 +267,17 @@ def refresh(ticket: Ticket, now: datetime) -> None:
     version, cal = context
     levels = levels_of(version)
     db.session.flush()
-    dues: dict[str, datetime | None] = {t: None for t in sla.TARGETS} if hasattr(sla, "TARGETS") else {
-        "first_response": None, "next_update": None, "resolution": None}
+    dues: dict[str, datetime | None] = dict.fromkeys(sla.TARGETS)
     next_check = None
     for row in _clocks(ticket):
         if not row.is_running:
             continue
         clock = _domain(row)
         dues[row.target] = row.due_at
-        candidates = [sla.next_level_check(clock, levels, _fired(row), cal)]
-        if row.breached_at is None:
-            candidates.append(row.due_at + timedelta(seconds=1) if row.due_at else None)
-        for moment in candidates:
-            if moment is not None and (next_check is None or moment < next_check):
-                next_check = moment
+        fire, later = _evaluate(clock, levels, _fired(row), now, cal)
+        moment = now if fire else later
+        if moment is not None and (next_check is None or moment < next_check):
+            next_check = moment
     ticket.first_response_due_at = dues["first_response"]
     ticket.next_update_due_at = dues["next_update"]
     ticket.resolution_due_at = dues["resolution"]
@@ -318,11 +342,11 @@ def check_ticket(ticket: Ticket, now: datetime) -> int:
             continue
         clock = _domain(row)
         if row.breached_at is None and clock.breached(now, cal):
-            row.breached_at = clock.due_at(cal) or now
+            row.breached_at = breach_moment(clock.due_at(cal), cal)
             ticket.sla_breached = True
             _history(ticket, "sla_breach", now, target=row.target)
-        evaluation = sla.evaluate_levels(clock, levels, _fired(row), now, cal)
-        for level in evaluation.due:
+        fire, _later = _evaluate(clock, levels, _fired(row), now, cal)
+        for level in fire:
             fired_count += _escalate(ticket, row, level, clock, cal, now)
     refresh(ticket, now)
     return fired_count

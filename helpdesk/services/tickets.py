@@ -10,6 +10,7 @@ from helpdesk.extensions import db
 from helpdesk.models import Category, Comment, Team, Ticket, TicketEvent, User
 from helpdesk.models.tickets import CHANNELS, LEVELS, PRIORITIES, STATUSES
 from helpdesk.services import notifications
+from helpdesk.services import sla as sla_clocks
 from helpdesk.services.attachments import Upload, store_uploads, validate_uploads
 from helpdesk.services.errors import DomainError, Forbidden
 from helpdesk.services.numbering import next_ticket_number
@@ -121,6 +122,7 @@ def create_ticket(
         store_uploads(uploads, ticket=ticket, uploader=actor, comment=None, internal=False)
         record(ticket, actor, "attachment", now, note=", ".join(u.filename for u in uploads))
     ticket.requester = requester
+    sla_clocks.start_clocks(ticket, now)
     notifications.queue_email(requester, "ticket_created", now=now, ticket=ticket)
     db.session.commit()
     return ticket
@@ -140,6 +142,7 @@ def _set_status(ticket: Ticket, actor: User | None, status: str, now: datetime, 
         ticket.closed_at = None
     record(ticket, actor, "field", now, field="status", old=old, new=status, note=note)
     _touch(ticket, now)
+    sla_clocks.on_status_change(ticket, old, status, now)
 
 
 def _check_not_closed(ticket: Ticket) -> None:
@@ -181,6 +184,7 @@ def reply(
     if actor.is_staff:
         if not internal:
             ticket.first_responded_at = ticket.first_responded_at or now
+            sla_clocks.on_public_response(ticket, now)
         if new_status and new_status != ticket.status:
             _set_status(ticket, actor, new_status, now)
         elif not internal and ticket.status == "new":
@@ -195,6 +199,7 @@ def reply(
         elif ticket.status == "resolved":
             ticket.reopen_count += 1
             _set_status(ticket, actor, "open", now, note=_("Wiedereröffnet durch Antwort"))
+        sla_clocks.on_requester_message(ticket, now)
         if ticket.assignee and ticket.assignee_id != actor.id:
             notifications.queue_email(ticket.assignee, "requester_reply", now=now, ticket=ticket, comment=comment)
     db.session.commit()
@@ -287,6 +292,7 @@ def change_priority(actor: User, ticket: Ticket, priority, now: datetime, reason
     ticket.priority = priority
     ticket.priority_overridden = True
     _touch(ticket, now)
+    sla_clocks.on_priority_change(ticket, now)
     db.session.commit()
 
 

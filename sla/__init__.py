@@ -1,0 +1,15 @@
+"""Compute SLA business time, target clocks and escalations; pure, no framework, `now` passed in."""
+from sla.calendar import BusinessCalendar
+from sla.clock import TARGETS, TargetClock
+from sla.escalation import DEFAULT_LEVELS, EscalationLevel, Evaluation, evaluate_levels, next_level_check
+
+__all__ = [
+    "DEFAULT_LEVELS",
+    "TARGETS",
+    "BusinessCalendar",
+    "EscalationLevel",
+    "Evaluation",
+    "TargetClock",
+    "evaluate_levels",
+    "next_level_check",
+]
