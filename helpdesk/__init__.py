@@ -83,11 +83,13 @@ def register_blueprints(app: Flask) -> None:
     from helpdesk.auth import bp as auth_bp
     from helpdesk.manage import bp as manage_bp
     from helpdesk.portal import bp as portal_bp
+    from helpdesk.reports import bp as reports_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(portal_bp, url_prefix="/portal")
     app.register_blueprint(agent_bp, url_prefix="/agent")
     app.register_blueprint(manage_bp, url_prefix="/manage")
+    app.register_blueprint(reports_bp, url_prefix="/reports")
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -108,6 +110,8 @@ def register_template_helpers(app: Flask) -> None:
         CHANNEL_LABELS=labels.CHANNEL_LABELS,
         ROLE_LABELS=labels.ROLE_LABELS,
         FIELD_LABELS=labels.FIELD_LABELS,
+        TARGET_LABELS=labels.TARGET_LABELS,
+        SLA_STATE_LABELS=labels.SLA_STATE_LABELS,
     )
 
 

@@ -38,3 +38,15 @@ FIELD_LABELS = {
     "impact": _l("Auswirkung"),
     "urgency": _l("Dringlichkeit"),
 }
+TARGET_LABELS = {
+    "first_response": _l("Erstreaktion"),
+    "next_update": _l("Folgeantwort"),
+    "resolution": _l("Lösung"),
+}
+SLA_STATE_LABELS = {
+    "ok": _l("im Plan"),
+    "warning": _l("knapp"),
+    "breached": _l("verletzt"),
+    "paused": _l("pausiert"),
+    "met": _l("eingehalten"),
+}

@@ -21,6 +21,15 @@ def deliver_outbox() -> None:
         log.info("outbox: %s", counts)
 
 
+def sweep_sla() -> None:
+    """Record breaches and fire escalation levels of the tickets whose check time has come."""
+    from helpdesk.services.sla import sweep
+
+    counts = sweep(clock.utcnow())
+    if counts["tickets"]:
+        log.info("sla sweep: %s", counts)
+
+
 def close_resolved() -> None:
     """Close resolved tickets after the configured number of days."""
     from flask import current_app
@@ -34,6 +43,7 @@ def close_resolved() -> None:
 
 # (id, function, config key with the interval in seconds)
 JOBS = [
+    ("sla-sweep", sweep_sla, "WORKER_SLA_SECONDS"),
     ("outbox", deliver_outbox, "WORKER_OUTBOX_SECONDS"),
     ("auto-close", close_resolved, "WORKER_AUTOCLOSE_SECONDS"),
 ]

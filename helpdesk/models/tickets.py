@@ -36,6 +36,8 @@ class Ticket(db.Model):
         Index("ix_ticket_requester_created", "requester_id", "created_at"),
         Index("ix_ticket_status_updated", "status", "updated_at"),
         Index("ix_ticket_status_resolved", "status", "resolved_at"),
+        Index("ix_ticket_status_sla_due", "status", "sla_due_at"),
+        Index("ix_ticket_team_sla_due", "team_id", "sla_due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -67,6 +69,7 @@ class Ticket(db.Model):
     next_update_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla_next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # earliest running target: "due soonest"
     sla_breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     tenant: Mapped[Tenant] = relationship()

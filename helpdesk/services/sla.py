@@ -281,6 +281,7 @@ def refresh(ticket: Ticket, now: datetime) -> None:
     ticket.first_response_due_at = dues["first_response"]
     ticket.next_update_due_at = dues["next_update"]
     ticket.resolution_due_at = dues["resolution"]
+    ticket.sla_due_at = min((d for d in dues.values() if d is not None), default=None)
     ticket.sla_next_check_at = max(next_check, now) if next_check else None
 
 
@@ -379,34 +380,76 @@ def sweep(now: datetime, limit: int = 500) -> dict[str, int]:
 
 
 def clock_rows(ticket: Ticket) -> list[SlaClock]:
-    """Return the ticket's clocks for display, in target order."""
+    """Return the ticket's clocks in target order."""
     order = {"first_response": 0, "next_update": 1, "resolution": 2}
     return sorted(_clocks(ticket), key=lambda c: (order.get(c.target, 9), c.cycle))
 
 
-def badge(ticket: Ticket, now: datetime) -> dict | None:
-    """Return the SLA badge of a ticket: state (ok, warning, breached, paused, met) and remaining time."""
+def clock_views(ticket: Ticket, now: datetime) -> list[dict]:
+    """Return each clock with business time used, target and time paused, for the ticket page."""
     context = _context(ticket)
     if context is None:
-        return None
-    version, cal = context
-    rows = [r for r in _clocks(ticket) if r.stopped_at is None]
-    if not rows:
-        decided = [r for r in _clocks(ticket) if r.outcome]
-        if not decided:
-            return None
-        return {"state": "breached" if any(r.outcome == "breached" for r in decided) else "met", "remaining": None}
-    running = [r for r in rows if r.is_running]
+        return []
+    _version, cal = context
+    views = []
+    for row in clock_rows(ticket):
+        paused = timedelta(seconds=row.paused_seconds)
+        if row.paused_at is not None:
+            paused += cal.between(row.paused_at, now)
+        views.append({"row": row, "used": _domain(row).used(now, cal), "target": timedelta(seconds=row.target_seconds),
+                      "paused": paused})
+    return views
+
+
+TARGET_ORDER = ("first_response", "next_update", "resolution")
+
+
+def badges(tickets: list[Ticket], now: datetime) -> dict[int, dict]:
+    """Return the SLA badge of each ticket (state, remaining business time) with two queries in all.
+
+    States: ok, warning (past the first warning level), breached, paused (pending), met (decided
+    in time), none (no contract). Remaining time counts business time of the tenant's calendar.
+    """
+    version_ids = {t.sla_version_id for t in tickets if t.sla_version_id}
+    versions = {
+        v.id: v for v in db.session.scalars(select(SlaPolicyVersion).where(SlaPolicyVersion.id.in_(version_ids)))
+    } if version_ids else {}
+    policy_ids = {v.policy_id for v in versions.values()}
+    policies = {
+        p.id: p for p in db.session.scalars(select(SlaPolicy).where(SlaPolicy.id.in_(policy_ids)))
+    } if policy_ids else {}
+    result = {}
+    for ticket in tickets:
+        version = versions.get(ticket.sla_version_id)
+        if version is None:
+            result[ticket.id] = {"state": "none"}
+            continue
+        cal = business_calendar(policies[version.policy_id].calendar)
+        result[ticket.id] = _badge(ticket, version, cal, now)
+    return result
+
+
+def _badge(ticket: Ticket, version: SlaPolicyVersion, cal, now: datetime) -> dict:
+    dues = {"first_response": ticket.first_response_due_at, "next_update": ticket.next_update_due_at,
+            "resolution": ticket.resolution_due_at}
+    running = [(due, target) for target, due in dues.items() if due is not None]
     if not running:
-        return {"state": "paused", "remaining": None, "target": rows[0].target}
-    first = min(running, key=lambda r: r.due_at or now)
-    clock = _domain(first)
-    remaining = clock.remaining(now, cal)
-    warn = min((lvl.percent for lvl in levels_of(version) if lvl.percent < 100), default=75)
+        if ticket.status == "pending":
+            return {"state": "paused"}
+        return {"state": "breached" if ticket.sla_breached else "met"}
+    due, target = min(running)
+    remaining = cal.between(now, due) if due >= now else -cal.between(due, now)
+    minutes = version.target_minutes(ticket.priority, target) or 0
+    warn_percent = min((int(lvl["percent"]) for lvl in version.levels if int(lvl["percent"]) < 100), default=75)
     if remaining < timedelta(0):
         state = "breached"
-    elif clock.percent_used(now, cal) >= warn:
+    elif minutes and remaining <= timedelta(minutes=minutes) * (1 - warn_percent / 100):
         state = "warning"
     else:
         state = "ok"
-    return {"state": state, "remaining": remaining, "target": first.target, "due_at": first.due_at}
+    return {"state": state, "remaining": remaining, "target": target, "due_at": due}
+
+
+def badge(ticket: Ticket, now: datetime) -> dict:
+    """Return the SLA badge of one ticket."""
+    return badges([ticket], now)[ticket.id]
