@@ -145,3 +145,27 @@ def test_two_workers_sweeping_postgresql_at_once_fire_each_level_once(world, app
         .group_by(OutboxMessage.dedupe_key)).all()
     assert per_key and all(count == 1 for _key, count in per_key)
     assert db.session.scalar(select(func.count()).select_from(Escalation)) == 30 * 3
+
+
+def test_crash_mid_sweep_leaves_nothing_half_done_and_the_next_sweep_fires_once(world, monkeypatch):
+    ticket = file(world, "2026-03-05 09:00")
+    tickets.assign(world["lead"], ticket, world["agent"], berlin("2026-03-05 09:01"))
+    real_queue = sla_service.notifications.queue_email
+    calls = {"n": 0}
+
+    def crash_on_second_email(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker killed")
+        return real_queue(*args, **kwargs)
+
+    monkeypatch.setattr(sla_service.notifications, "queue_email", crash_on_second_email)
+    with pytest.raises(RuntimeError):
+        sla_service.sweep(berlin("2026-03-05 10:05"))  # 75 % and 100 % due: dies on the second email
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Escalation)) == 0
+    assert escalation_mails() == []
+
+    monkeypatch.setattr(sla_service.notifications, "queue_email", real_queue)
+    sla_service.sweep(berlin("2026-03-05 10:06"))
+    assert sorted(m.recipient for m in escalation_mails(ticket)) == ["agent@ksm.example", "lead@ksm.example"]
