@@ -112,6 +112,13 @@ class HelpdeskClient(FlaskClient):
 
     _token: str | None = None
 
+    def open(self, *args, **kwargs):
+        """Forget the user Flask-Login cached on `g`: the test's app context outlives requests."""
+        from flask import g
+
+        g.pop("_login_user", None)
+        return super().open(*args, **kwargs)
+
     def csrf_token(self, refresh: bool = False) -> str:
         """Return a CSRF token for this client's session (read from a rendered form)."""
         if self._token is None or refresh:

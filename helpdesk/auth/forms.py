@@ -2,6 +2,8 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 
@@ -27,4 +29,4 @@ class PasswordForm(FlaskForm):
 class LanguageForm(FlaskForm):
     """Interface language."""
 
-    locale = SelectField(_l("Sprache"), choices=[("de", "Deutsch"), ("en", "English")])
+    locale = SelectField(_l("Sprache"), choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")])
