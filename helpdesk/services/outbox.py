@@ -68,9 +68,20 @@ def deliver_due(now: datetime, limit: int = 50) -> dict[str, int]:
                 break
             message.attempts += 1
             try:
+                email = build_email(message)
+            except (ValueError, TypeError, UnicodeError) as exc:
+                # A row that cannot become an email never will: give up on it at once, otherwise it
+                # is claimed first on every run, fails outside the SMTP handling and stalls the queue.
+                message.status = "failed"
+                message.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                db.session.commit()
+                counts["failed"] += 1
+                log.error("outbox: %s cannot be built, not sent: %s", message.id, exc)
+                continue
+            try:
                 if smtp is None:
                     smtp = _connect()
-                smtp.send_message(build_email(message))
+                smtp.send_message(email)
             except (OSError, smtplib.SMTPException) as exc:
                 if smtp is not None:
                     try:
@@ -107,5 +118,6 @@ def deliver_due(now: datetime, limit: int = 50) -> dict[str, int]:
 def retry_now(message: OutboxMessage, now: datetime) -> None:
     """Put a failed or waiting email back in line for the next worker run; commit."""
     message.status = "pending"
+    message.attempts = 0  # a manual retry earns the full series of tries again
     message.next_attempt_at = now
     db.session.commit()
