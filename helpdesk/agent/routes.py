@@ -20,6 +20,7 @@ from helpdesk.agent.forms import (
 from helpdesk.extensions import db, login_manager
 from helpdesk.models import Ticket, User
 from helpdesk.services import queues, tickets
+from helpdesk.services import sla as sla_service
 from helpdesk.services.attachments import storage_path, uploads_from_request
 from helpdesk.services.errors import DomainError, Forbidden, NotFound
 from helpdesk.services.permissions import get_attachment, get_ticket
@@ -71,6 +72,7 @@ def queue():
     )
     return render_template(
         "agent/queue.html", page=page, form=form, tab=tab, sort=sort, tabs=queues.TABS,
+        sla_badges=sla_service.badges(page.items, clock.utcnow()),
         tab_labels=TAB_LABELS, queue_url=lambda **changes: _queue_url(**{"tab": tab, **changes}),
     )
 
@@ -99,6 +101,8 @@ def _ticket_page(ticket: Ticket, status: int = 200, error: str | None = None, **
         comments=queues.ticket_thread(current_user, ticket),
         attachments=queues.ticket_attachments(current_user, ticket),
         events=queues.ticket_history(current_user, ticket),
+        sla_clocks=sla_service.clock_views(ticket, clock.utcnow()),
+        sla_badge=sla_service.badge(ticket, clock.utcnow()),
         **forms,
     ), status
 

@@ -18,6 +18,8 @@ TABS = ("team", "unassigned", "mine", "open", "all")
 # Whitelisted sort keys; a leading "-" reverses the direction. The id breaks ties so pages are stable.
 _SORT_COLUMNS = {
     "priority": (Ticket.priority, Ticket.created_at),
+    # Due soonest first; tickets without a running SLA clock (paused, no contract) come last.
+    "due": (Ticket.sla_due_at.is_(None), Ticket.sla_due_at, Ticket.priority),
     "created": (Ticket.created_at,),
     "updated": (Ticket.updated_at,),
     "number": (Ticket.number,),

@@ -46,3 +46,28 @@ def test_tenant_manager_sees_only_own_tenant_in_the_manager_view(world, client, 
 def test_requester_and_agent_may_not_open_the_manager_view(world, client):
     client.login(world["requester"])
     assert client.get("/reports/sla").status_code == 403
+
+
+def test_agent_queue_shows_sla_badges_and_sorts_due_soonest_first(world, client, frozen_now):
+    later = file(world, "2026-03-05 09:30", subject="Später fällig")
+    sooner = file(world, "2026-03-05 09:00", subject="Früher fällig", impact=3, urgency=3)  # P4, 8 h
+    urgent = file(world, "2026-03-05 09:20", subject="Bald fällig")
+    frozen_now(berlin("2026-03-05 10:05"))
+    client.login(world["agent"])
+    page = client.get("/agent/queue?tab=open&sort=due").get_data(as_text=True)
+    order = [page.index(t.number) for t in (urgent, later, sooner)]
+    assert order == sorted(order)
+    urgent_row = page[page.index(urgent.number):page.index(later.number)]
+    assert "sla-warning" in urgent_row and "15 min" in urgent_row  # 45 of 60 minutes used
+    assert "sla-ok" in page[page.index(later.number):]
+
+
+def test_agent_ticket_page_shows_every_clock_with_due_time_and_history(world, client, frozen_now):
+    ticket = file(world, "2026-03-05 09:00")
+    tickets.reply(world["agent"], ticket, body="Rückfrage", new_status="pending", now=berlin("2026-03-05 09:30"))
+    frozen_now(berlin("2026-03-05 11:00"))
+    client.login(world["agent"])
+    page = client.get(f"/agent/tickets/{ticket.number}").get_data(as_text=True)
+    assert "Erstreaktion" in page and "Lösung" in page
+    assert "eingehalten" in page  # first response met at 09:30
+    assert "SLA-Uhr pausiert" in page and "pausiert" in page
