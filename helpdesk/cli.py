@@ -58,15 +58,16 @@ def register(app: Flask) -> None:
         from helpdesk.demo import seed
 
         try:
-            logins = seed(ticket_count=tickets)
+            result = seed(ticket_count=tickets)
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
-        if logins is None:
-            click.echo("demo data already present; nothing changed")
-            return
-        click.echo("Demo logins (password for all: %s)" % logins["password"])
-        for email, role in logins["users"]:
-            click.echo(f"  {role:16} {email}")
+        if result["created"]:
+            click.echo("Demo data created.")
+        else:
+            click.echo("Demo data already present (tenant 'lup' exists); nothing changed.")
+        click.echo(f"Demo logins (password for all: {result['password']}):")
+        for email, role in result["users"]:
+            click.echo(f"  {email:32} {role}")
 
     @app.cli.command("worker")
     @click.option("--once", is_flag=True, help="Run every job once and exit.")

@@ -113,10 +113,11 @@ class HelpdeskClient(FlaskClient):
     _token: str | None = None
 
     def open(self, *args, **kwargs):
-        """Forget the user Flask-Login cached on `g`: the test's app context outlives requests."""
+        """Forget what Flask-Login and Flask-Babel cached on `g`: the test's app context outlives requests."""
         from flask import g
 
         g.pop("_login_user", None)
+        g.pop("_flask_babel", None)
         return super().open(*args, **kwargs)
 
     def csrf_token(self, refresh: bool = False) -> str:

@@ -26,10 +26,13 @@ def _login_key() -> str:
 
 
 def _safe_next(target: str | None) -> str | None:
-    if not target:
+    # Only a path on this site: browsers read "/\\host" and "/<tab>/host" as "//host", another site.
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(char) < 32 or ord(char) == 127 for char in target):
         return None
     parts = urlsplit(target)
-    return target if not parts.scheme and not parts.netloc and target.startswith("/") else None
+    return target if not parts.scheme and not parts.netloc else None
 
 
 @bp.route("/")
@@ -77,14 +80,17 @@ def account():
     """Show the user's profile with password and language forms; change the password."""
     password_form = PasswordForm(prefix="pw")
     language_form = LanguageForm(prefix="lang", locale=current_user.locale)
-    if request.method == "POST" and password_form.validate():
-        try:
-            accounts.change_password(current_user, password_form.current_password.data, password_form.new_password.data)
-        except DomainError as exc:
-            password_form.current_password.errors.append(exc.message)
-        else:
-            flash(_("Ihr Passwort wurde geändert."), "success")
-            return redirect(url_for("auth.account"))
+    if request.method == "POST":
+        if password_form.validate():
+            try:
+                accounts.change_password(current_user, password_form.current_password.data,
+                                         password_form.new_password.data)
+            except DomainError as exc:
+                password_form.current_password.errors.append(exc.message)
+            else:
+                flash(_("Ihr Passwort wurde geändert."), "success")
+                return redirect(url_for("auth.account"))
+        return render_template("auth/account.html", password_form=password_form, language_form=language_form), 422
     return render_template("auth/account.html", password_form=password_form, language_form=language_form)
 
 

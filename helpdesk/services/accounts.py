@@ -26,12 +26,15 @@ def _hasher() -> PasswordHasher:
     return _hashers[key]
 
 
+_dummy_hashes: dict[tuple, str] = {}
+
+
 def _dummy_hash() -> str:
-    # Verified against when the email is unknown, so a wrong email costs as much as a wrong password.
-    hasher = _hasher()
-    if not hasattr(hasher, "_dummy"):
-        hasher._dummy = hasher.hash("not-a-real-password")
-    return hasher._dummy
+    """Return a hash to verify against when the email is unknown, so both failures cost the same."""
+    key = tuple(sorted((current_app.config.get("ARGON2_PARAMS") or {}).items()))
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = _hasher().hash("not-a-real-password")
+    return _dummy_hashes[key]
 
 
 def hash_password(password: str) -> str:
