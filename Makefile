@@ -19,7 +19,7 @@ install: $(VENV)/.installed translations
 
 translations: $(VENV)/.installed
 	@if ls translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
-		$(VENV)/bin/pybabel compile --use-fuzzy -q -d translations; fi
+		$(VENV)/bin/pybabel -q compile --use-fuzzy -d translations; fi
 
 migrate: install
 	$(FLASK) db upgrade

@@ -95,11 +95,12 @@ def register_blueprints(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     """Expose labels and the Berlin-time formatter to every template."""
     from helpdesk import labels
-    from helpdesk.formatting import berlin, berlin_date, duration
+    from helpdesk.formatting import berlin, berlin_date, duration, filesize
 
     app.jinja_env.filters["berlin"] = berlin
     app.jinja_env.filters["berlin_date"] = berlin_date
     app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["filesize"] = filesize
     from flask_babel import get_locale
 
     app.jinja_env.globals.update(

@@ -28,3 +28,13 @@ def duration(value) -> str:
     minutes = abs(seconds) // 60
     hours, minutes = divmod(minutes, 60)
     return f"{sign}{hours} h {minutes:02d} min" if hours else f"{sign}{minutes} min"
+
+
+def filesize(size: int | None) -> str:
+    """Format a byte count for people: '31 Bytes', '1,2 KB', '3,4 MB' (German decimal comma)."""
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} Bytes"
+    value, unit = (size / 1024, "KB") if size < 1024 * 1024 else (size / 1024 / 1024, "MB")
+    return f"{value:.1f} {unit}".replace(".", ",")

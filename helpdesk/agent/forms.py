@@ -81,7 +81,10 @@ class StatusForm(FlaskForm):
 
     def fill_choices(self, transitions) -> None:
         """Offer the status changes allowed from the ticket's status."""
-        self.status.choices = [C(s, STATUS_LABELS[s]) for s in STATUSES if s in transitions]
+        # A neutral first entry: one careless click must not pause the SLA clock.
+        self.status.choices = [C("", _l("– bitte wählen –"))] + [
+            C(s, STATUS_LABELS[s]) for s in STATUSES if s in transitions
+        ]
 
 
 class PriorityForm(FlaskForm):

@@ -216,6 +216,8 @@ def _check_transition(ticket: Ticket, status: str) -> None:
 def change_status(actor: User, ticket: Ticket, status: str, now: datetime) -> None:
     """Set the status by hand (KSM staff) and tell the requester; commit."""
     require_staff(actor)
+    if not status:
+        raise DomainError(_("Bitte wählen Sie einen neuen Status."), field="status")
     if status == ticket.status:
         return
     _check_transition(ticket, status)
