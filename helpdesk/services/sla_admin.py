@@ -15,6 +15,8 @@ from helpdesk.services.errors import DomainError
 
 WEEKDAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 RECIPIENT_ROLES = ("assignee", "team_lead", "service_manager", "tenant_contact")
+# Clocks store target seconds in a 32-bit integer column; this keeps far below its limit.
+MAX_TARGET_MINUTES = 500_000
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -48,6 +50,42 @@ def format_intervals(intervals: list) -> str:
     return ", ".join(f"{start}-{end}" for start, end in intervals or [])
 
 
+def format_closures(closures) -> str:
+    """Render closure days back into the form's lines 'DD.MM.YYYY Name'."""
+    return "\n".join(f"{c.day:%d.%m.%Y} {c.name}".rstrip() for c in closures)
+
+
+def hours_summary(hours: dict) -> str:
+    """Summarise weekly hours, joining neighbouring days with equal hours: 'Mo–Do 07:00-16:00; Fr 07:00-13:00'."""
+    runs: list[list] = []  # [first weekday, last weekday, text]
+    for weekday in range(7):
+        text = format_intervals((hours or {}).get(str(weekday)))
+        if runs and runs[-1][2] == text and runs[-1][1] == weekday - 1:
+            runs[-1][1] = weekday
+        else:
+            runs.append([weekday, weekday, text])
+    parts = []
+    for first, last, text in runs:
+        if text:
+            days = WEEKDAYS[first] if first == last else f"{WEEKDAYS[first]}–{WEEKDAYS[last]}"
+            parts.append(f"{days} {text}")
+    return "; ".join(parts)
+
+
+def public_holidays(region: str | None, years) -> list[tuple[date, str]]:
+    """List the public holidays of a region code like 'DE-MV' in the given years (German names); [] if unknown."""
+    import holidays as holidays_lib
+
+    country, _sep, subdivision = (region or "").strip().upper().partition("-")
+    if not country:
+        return []
+    try:
+        days = holidays_lib.country_holidays(country, subdiv=subdivision or None, years=list(years), language="de")
+    except NotImplementedError:
+        return []
+    return sorted(days.items())
+
+
 def parse_closures(text: str) -> list[tuple[date, str]]:
     """Parse lines 'DD.MM.YYYY Name' (or ISO dates) into closure days."""
     days = []
@@ -77,6 +115,8 @@ def save_calendar(calendar: Calendar | None, *, name: str, timezone: str, hours:
     except (ZoneInfoNotFoundError, ValueError):
         raise DomainError(_("Unbekannte Zeitzone: %(tz)s", tz=timezone), field="timezone") from None
     holiday_region = (holiday_region or "").strip().upper() or None
+    if holiday_region and len(holiday_region) > 10:
+        raise DomainError(_("Der Feiertagscode hat höchstens 10 Zeichen, z. B. DE-MV."), field="holiday_region")
     if not any(hours.values()):
         raise DomainError(_("Mindestens ein Wochentag braucht Servicezeiten."), field="day0")
     try:
@@ -89,7 +129,15 @@ def save_calendar(calendar: Calendar | None, *, name: str, timezone: str, hours:
     calendar.name, calendar.timezone, calendar.holiday_region = name, timezone, holiday_region
     calendar.hours = {str(d): v for d, v in hours.items() if v}
     calendar.updated_at = now
-    calendar.closures = [CalendarClosure(day=d, name=n) for d, n in sorted(dict(closures).items())]
+    # Keep the rows of days that stay: replacing them would insert the new (calendar, day) row
+    # before the orphan is deleted and trip the unique constraint.
+    existing = {closure.day: closure for closure in calendar.closures}
+    wanted = []
+    for day, label in sorted(dict(closures).items()):
+        closure = existing.get(day) or CalendarClosure(day=day)
+        closure.name = label
+        wanted.append(closure)
+    calendar.closures = wanted
     if creating:
         db.session.add(calendar)
     db.session.commit()
@@ -116,6 +164,9 @@ def validate_targets(targets: dict) -> dict:
                 minutes = 0
             if minutes <= 0:
                 raise DomainError(_("P%(p)s: Zeiten sind ganze Minuten größer als 0.", p=priority),
+                                  field=f"p{priority}_{target}")
+            if minutes > MAX_TARGET_MINUTES:
+                raise DomainError(_("P%(p)s: Höchstens %(max)d Minuten.", p=priority, max=MAX_TARGET_MINUTES),
                                   field=f"p{priority}_{target}")
             clean[priority][target] = minutes
         if clean[priority]["first_response"] > clean[priority]["resolution"]:
