@@ -1,4 +1,5 @@
 """Import every model so Alembic and the app see the whole schema."""
+from helpdesk.models.api import ApiToken, IdempotencyRecord
 from helpdesk.models.outbox import OutboxMessage
 from helpdesk.models.sla import Calendar, CalendarClosure, Escalation, SlaClock, SlaPolicy, SlaPolicyVersion
 from helpdesk.models.tenancy import Category, RoutingRule, Team, Tenant, team_members
@@ -6,6 +7,7 @@ from helpdesk.models.tickets import Attachment, Comment, Ticket, TicketCounter, 
 from helpdesk.models.users import User
 
 __all__ = [
+    "ApiToken", "IdempotencyRecord",
     "Attachment", "Calendar", "CalendarClosure", "Category", "Escalation", "SlaClock", "SlaPolicy",
     "SlaPolicyVersion", "Comment", "OutboxMessage", "RoutingRule", "Team", "Tenant",
     "Ticket", "TicketCounter", "TicketEvent", "User", "team_members",

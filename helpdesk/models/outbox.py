@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from helpdesk.clock import utcnow
@@ -24,6 +24,8 @@ class OutboxMessage(db.Model):
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
+    # [{"filename": "bericht.csv", "content_type": "text/csv", "data_b64": "..."}], e.g. monthly reports
+    attachments: Mapped[list | None] = mapped_column(JSON)
     kind: Mapped[str] = mapped_column(String(40))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenant.id"))

@@ -1,6 +1,7 @@
 """Deliver outbox emails over SMTP with retries and exponential backoff."""
 from __future__ import annotations
 
+import base64
 import logging
 import smtplib
 from datetime import datetime, timedelta
@@ -32,6 +33,10 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     email.set_content(message.body_text)
     if message.body_html:
         email.add_alternative(message.body_html, subtype="html")
+    for attachment in message.attachments or []:
+        maintype, _sep, subtype = attachment["content_type"].partition("/")
+        email.add_attachment(base64.b64decode(attachment["data_b64"]), maintype=maintype,
+                             subtype=subtype or "octet-stream", filename=attachment["filename"])
     return email
 
 
