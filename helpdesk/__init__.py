@@ -34,6 +34,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     register_blueprints(app)
     register_template_helpers(app)
     register_error_handlers(app)
+    register_api(app)
     register_security_headers(app)
     register_cli(app)
     return app
@@ -90,6 +91,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(agent_bp, url_prefix="/agent")
     app.register_blueprint(manage_bp, url_prefix="/manage")
     app.register_blueprint(reports_bp, url_prefix="/reports")
+
+
+def register_api(app: Flask) -> None:
+    """Mount /api/v1 after the error pages: it answers its own URLs' errors as problem+json."""
+    from helpdesk.api import init_api
+
+    init_api(app)
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -55,6 +55,8 @@ class Config:
     PAGE_SIZE = _env_int("PAGE_SIZE", 25)
 
     LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "5 per 5 minutes")
+    API_RATE_LIMIT = _env("API_RATE_LIMIT", "300 per minute")  # per API token
+    IDEMPOTENCY_KEEP_HOURS = _env_int("IDEMPOTENCY_KEEP_HOURS", 48)
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
 
@@ -70,6 +72,7 @@ class Config:
     WORKER_OUTBOX_SECONDS = _env_int("WORKER_OUTBOX_SECONDS", 15)
     WORKER_SLA_SECONDS = _env_int("WORKER_SLA_SECONDS", 60)
     WORKER_AUTOCLOSE_SECONDS = _env_int("WORKER_AUTOCLOSE_SECONDS", 3600)
+    WORKER_MONTHLY_SECONDS = _env_int("WORKER_MONTHLY_SECONDS", 900)
 
 
 class DevelopmentConfig(Config):

@@ -41,11 +41,36 @@ def close_resolved() -> None:
         log.info("auto-close: %d tickets closed", closed)
 
 
+def send_monthly_reports() -> None:
+    """Queue last month's service level report to contact managers on their first business day."""
+    from helpdesk.services.monthly import send_monthly_reports as send
+
+    counts = send(clock.utcnow())
+    if counts["queued"]:
+        log.info("monthly reports: %s", counts)
+
+
 # (id, function, config key with the interval in seconds)
+def purge_idempotency_keys() -> None:
+    """Forget stored API answers after the retry window (HELPDESK_IDEMPOTENCY_KEEP_HOURS)."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from helpdesk.services.idempotency import purge
+
+    removed = purge(clock.utcnow() - timedelta(hours=current_app.config["IDEMPOTENCY_KEEP_HOURS"]))
+    if removed:
+        log.info("idempotency: %d old keys removed", removed)
+
+
 JOBS = [
     ("sla-sweep", sweep_sla, "WORKER_SLA_SECONDS"),
+    # Before the outbox, so `run_once` also delivers the reports it queues.
+    ("monthly-reports", send_monthly_reports, "WORKER_MONTHLY_SECONDS"),
     ("outbox", deliver_outbox, "WORKER_OUTBOX_SECONDS"),
     ("auto-close", close_resolved, "WORKER_AUTOCLOSE_SECONDS"),
+    ("idempotency-purge", purge_idempotency_keys, "WORKER_AUTOCLOSE_SECONDS"),
 ]
 
 

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from helpdesk.auth import routes  # noqa: E402,F401
+from helpdesk.auth import routes, token_routes  # noqa: E402,F401

@@ -35,6 +35,7 @@ class Ticket(db.Model):
         Index("ix_ticket_assignee_status_updated", "assignee_id", "status", "updated_at"),
         Index("ix_ticket_requester_created", "requester_id", "created_at"),
         Index("ix_ticket_status_updated", "status", "updated_at"),
+        Index("ix_ticket_updated_id", "updated_at", "id"),  # API keyset pages over all tickets
         Index("ix_ticket_status_resolved", "status", "resolved_at"),
         Index("ix_ticket_status_sla_due", "status", "sla_due_at"),
         Index("ix_ticket_team_sla_due", "team_id", "sla_due_at"),
