@@ -2,14 +2,18 @@
 from sla.calendar import BusinessCalendar
 from sla.clock import TARGETS, TargetClock
 from sla.escalation import DEFAULT_LEVELS, EscalationLevel, Evaluation, evaluate_levels, next_level_check
+from sla.replay import ClockOutcome, HistoryEvent, replay
 
 __all__ = [
     "DEFAULT_LEVELS",
     "TARGETS",
     "BusinessCalendar",
+    "ClockOutcome",
     "EscalationLevel",
     "Evaluation",
+    "HistoryEvent",
     "TargetClock",
     "evaluate_levels",
     "next_level_check",
+    "replay",
 ]

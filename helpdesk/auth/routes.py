@@ -14,7 +14,9 @@ from helpdesk.services.errors import DomainError
 
 
 def home_for(user) -> str:
-    """Return the start page of a user's role."""
+    """Return the start page of a user's role; managers start on their dashboard."""
+    if user.role in ("service_manager", "tenant_manager"):
+        return url_for("reports.dashboard")
     if user.is_staff:
         return url_for("agent.queue")
     return url_for("portal.my_tickets")

@@ -65,9 +65,15 @@ def _get(model, value, field: str, message: str):
 
 # --- tenants ---------------------------------------------------------------------------------
 
+# Tenant slugs appear in report URLs (/reports/<slug>): these would be hidden by fixed pages.
+RESERVED_TENANT_SLUGS = frozenset({"sla", "dashboard", "whatif", "overview", "print"})
+
+
 def save_tenant(tenant: Tenant | None, *, slug: str, name: str, active: bool = True) -> Tenant:
     """Create (tenant=None) or update a tenant; the slug must be unique; commit."""
     slug = _slug(slug)
+    if slug in RESERVED_TENANT_SLUGS:
+        raise DomainError(_("Das Kürzel „%(slug)s“ ist für Seiten des Systems reserviert.", slug=slug), field="slug")
     name = _text(name, "name", _("Bitte geben Sie den Namen des Mandanten an."), 200)
     taken_message = _("Das Kürzel „%(slug)s“ ist bereits vergeben.", slug=slug)
     other = db.session.scalar(select(Tenant).where(Tenant.slug == slug))

@@ -27,9 +27,14 @@ def queue_email(
     now: datetime,
     ticket: Ticket | None = None,
     dedupe_key: str | None = None,
+    body_html: str | None = None,
+    attachments: list[dict] | None = None,
     **context,
 ) -> OutboxMessage | None:
-    """Render templates/email/<template>.txt in the recipient's language and add it to the outbox."""
+    """Render templates/email/<template>.txt in the recipient's language and add it to the outbox.
+
+    body_html and attachments ([{"filename", "content_type", "data_b64"}]) are stored as given.
+    """
     if recipient is None or not recipient.active or not recipient.email:
         return None
     with force_locale(recipient.locale or "de"):
@@ -49,6 +54,8 @@ def queue_email(
         ticket_id=ticket.id if ticket else None,
         tenant_id=ticket.tenant_id if ticket else recipient.tenant_id,
         dedupe_key=dedupe_key,
+        body_html=body_html,
+        attachments=attachments,
         created_at=now,
         next_attempt_at=now,
     )

@@ -550,3 +550,12 @@ def test_every_manage_page_renders_for_an_admin(client, objects):
     for url in GET_URLS:
         assert client.get(url.format(**objects)).status_code == 200, url
 
+
+
+@pytest.mark.parametrize("slug", ["dashboard", "whatif", "sla"])
+def test_tenant_slug_that_would_hide_a_report_page_is_refused(admin_client, slug):
+    response = admin_client.post_form("/manage/tenants/new", {"slug": slug, "name": "Gemeinde", "active": "y"})
+
+    assert response.status_code == 422
+    assert "reserviert" in html.unescape(response.get_data(as_text=True))
+    assert db.session.scalar(select(func.count()).select_from(Tenant)) == 0

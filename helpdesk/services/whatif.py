@@ -1,0 +1,271 @@
+"""Contract what-if: replay a tenant's stored ticket histories under a proposed contract.
+
+The stored history (ticket creation, public replies, requester messages, status and priority
+changes) is mapped to pure `sla.HistoryEvent`s and replayed by `sla.replay`, which follows the
+live bookkeeping's rules. The replayed clocks are counted with the definitions of the service
+level report (helpdesk.services.reports): a clock counts in the period of
+coalesce(decided_at, breached_at), breached if it was breached at all, else met if met.
+
+Every ticket of the tenant whose clocks can become final in the period is replayed under the
+proposal, also tickets that really ran under an older contract version or without a contract;
+the result tells how many there were, because their real figures used other terms.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, or_, select
+
+import sla
+from helpdesk.extensions import db
+from helpdesk.models import Calendar, SlaPolicy, Tenant, Ticket, TicketEvent, User
+from helpdesk.models.sla import TARGETS
+from helpdesk.models.tickets import PRIORITIES
+from helpdesk.models.users import STAFF_ROLES
+from helpdesk.services import sla_admin
+from helpdesk.services.errors import DomainError
+from helpdesk.services.reports import Compliance, service_level_report
+from helpdesk.services.sla import DEFAULT_HOURS, business_calendar
+
+AROUND_THE_CLOCK = "24/7"
+AROUND_THE_CLOCK_HOURS = {str(day): [["00:00", "24:00"]] for day in range(7)}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A contract to try: minutes per priority and target, and the business calendar to count in."""
+
+    targets: dict[int, dict[str, int | None]]
+    calendar: sla.BusinessCalendar
+    calendar_label: str
+
+    def target_times(self) -> dict[int, dict[str, timedelta | None]]:
+        """Return the targets as business time per priority, for sla.replay."""
+        return {p: {t: timedelta(minutes=m) if m else None for t, m in row.items()} for p, row in self.targets.items()}
+
+
+@dataclass(frozen=True)
+class WhatIfRow:
+    """One line of the comparison: a target overall (priority None) or at one priority."""
+
+    target: str
+    priority: int | None
+    real: Compliance
+    proposed: Compliance
+    tickets: int  # distinct tickets with a counted clock under the proposal
+
+    @property
+    def delta(self) -> float | None:
+        """Return proposed minus real compliance in percentage points (None if one is unknown)."""
+        if self.real.rate is None or self.proposed.rate is None:
+            return None
+        return self.proposed.rate - self.real.rate
+
+
+@dataclass(frozen=True)
+class WhatIfResult:
+    """Real and proposed compliance of a tenant in a period, side by side."""
+
+    tenant_id: int
+    tenant_name: str
+    start: datetime
+    end: datetime
+    label: str
+    goal: float | None
+    calendar_label: str
+    rows: list[WhatIfRow]
+    tickets_replayed: int
+    tickets_other_terms: int  # replayed tickets that really ran without the current contract version
+
+    def row(self, target: str, priority: int | None = None) -> WhatIfRow:
+        """Return the row of a target (overall, or at a priority)."""
+        return next(r for r in self.rows if r.target == target and r.priority == priority)
+
+
+# --- the proposal ------------------------------------------------------------------------------
+
+def proposal_defaults(tenant: Tenant) -> dict:
+    """Return what the form shows first: the tenant's current targets, calendar and its hours."""
+    policy = db.session.scalar(select(SlaPolicy).where(SlaPolicy.tenant_id == tenant.id))
+    version = policy.current_version if policy else None
+    targets = version.targets if version else {}
+    data = {f"p{p}_{t}": str((targets.get(str(p)) or {}).get(t) or "") for p in PRIORITIES for t in TARGETS}
+    hours = policy.calendar.hours if policy else DEFAULT_HOURS
+    data.update({f"day{d}": sla_admin.format_intervals(hours.get(str(d))) for d in range(7)})
+    data["calendar"] = str(policy.calendar_id) if policy else AROUND_THE_CLOCK
+    return data
+
+
+def current_proposal(tenant: Tenant) -> Proposal | None:
+    """Return the tenant's own current contract as a proposal (None without a contract)."""
+    policy = db.session.scalar(select(SlaPolicy).where(SlaPolicy.tenant_id == tenant.id))
+    if policy is None or policy.current_version is None:
+        return None
+    targets = {p: {t: policy.current_version.target_minutes(p, t) for t in TARGETS} for p in PRIORITIES}
+    return Proposal(targets, business_calendar(policy.calendar), policy.calendar.name)
+
+
+def make_proposal(targets: dict, calendar_choice: str, hours_text: dict[int, str] | None = None) -> Proposal:
+    """Check a proposed contract and build it; raise DomainError naming the refused field.
+
+    targets: {"1": {"first_response": "30", ...}, ...} in business minutes (next update optional);
+    calendar_choice: a calendar id or "24/7"; hours_text: weekday -> "07:00-16:00" to replace the
+    calendar's weekly hours (its holidays and closure days stay).
+    """
+    clean = sla_admin.validate_targets(targets)
+    minutes = {int(p): row for p, row in clean.items()}
+    if calendar_choice == AROUND_THE_CLOCK:
+        stored, hours, region, closed, label = None, AROUND_THE_CLOCK_HOURS, None, [], _("rund um die Uhr (24/7)")
+    else:
+        stored = db.session.get(Calendar, int(calendar_choice)) if str(calendar_choice or "").isdigit() else None
+        if stored is None:
+            raise DomainError(_("Bitte wählen Sie einen Kalender."), field="calendar")
+        hours, region, label = stored.hours, stored.holiday_region, stored.name
+        closed = [c.day for c in stored.closures]
+    if hours_text is not None:
+        hours = {str(d): sla_admin.parse_intervals(hours_text.get(d, ""), d) for d in range(7)}
+        if not any(hours.values()):
+            raise DomainError(_("Mindestens ein Wochentag braucht Servicezeiten."), field="day0")
+        label = _("%(calendar)s, Servicezeiten %(hours)s", calendar=label, hours=sla_admin.hours_summary(hours))
+        calendar = sla.BusinessCalendar(
+            timezone=stored.timezone if stored else "Europe/Berlin",
+            hours={int(d): [tuple(i) for i in v] for d, v in hours.items() if v},
+            holidays=region or None, closed=closed,
+        )
+    elif stored is not None:
+        calendar = business_calendar(stored)
+    else:
+        calendar = sla.BusinessCalendar(hours={int(d): [tuple(i) for i in v] for d, v in hours.items()}, holidays=None)
+    return Proposal(minutes, calendar, label)
+
+
+# --- histories from the database ---------------------------------------------------------------
+
+def _candidates(tenant_id: int, start: datetime, end: datetime):
+    """SQL: the tenant's tickets whose clocks can become final in [start, end).
+
+    Clocks become final at a decision or a breach, never before the ticket was filed and never
+    after its last resolution (resolved_at is cleared on reopening), under any contract.
+    """
+    return select(Ticket.id).where(
+        Ticket.tenant_id == tenant_id, Ticket.created_at < end,
+        or_(Ticket.resolved_at.is_(None), Ticket.resolved_at >= start),
+    )
+
+
+def histories(tenant: Tenant, start: datetime, end: datetime) -> tuple[dict[int, list], dict[int, int | None]]:
+    """Return each candidate ticket's clock-relevant history and its stored contract version (two queries)."""
+    candidates = _candidates(tenant.id, start, end)
+    tickets = db.session.execute(
+        select(Ticket.id, Ticket.created_at, Ticket.priority, Ticket.sla_version_id)
+        .where(Ticket.id.in_(candidates)).order_by(Ticket.id)
+    ).all()
+    rows = db.session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.created_at, TicketEvent.kind, TicketEvent.field,
+               TicketEvent.old_value, TicketEvent.new_value, TicketEvent.is_internal, User.role)
+        .outerjoin(User, User.id == TicketEvent.actor_id)
+        .where(TicketEvent.ticket_id.in_(candidates), or_(
+            and_(TicketEvent.kind == "reply", TicketEvent.is_internal.is_(False)),
+            and_(TicketEvent.kind == "field", TicketEvent.field.in_(("status", "priority"))),
+        ))
+        .order_by(TicketEvent.ticket_id, TicketEvent.created_at, TicketEvent.id)
+    ).all()
+    by_ticket: dict[int, list] = defaultdict(list)
+    for row in rows:
+        by_ticket[row.ticket_id].append(row)
+    result: dict[int, list[sla.HistoryEvent]] = {}
+    for ticket in tickets:
+        result[ticket.id] = _events(ticket, by_ticket.get(ticket.id, []))
+    return result, {ticket.id: ticket.sla_version_id for ticket in tickets}
+
+
+def _events(ticket, rows: list) -> list[sla.HistoryEvent]:
+    """Map one ticket's stored history lines to replay events.
+
+    The first priority line is the priority the ticket was filed with; later ones are changes.
+    """
+    initial = None
+    seen_priority = False
+    events: list[sla.HistoryEvent] = []
+    for row in rows:
+        if row.kind == "field" and row.field == "priority":
+            if not seen_priority:
+                initial = int(row.new_value)
+                seen_priority = True
+            else:
+                events.append(sla.HistoryEvent.priority_change(row.created_at, int(row.new_value)))
+        elif row.kind == "field" and row.field == "status":
+            events.append(sla.HistoryEvent.status(row.created_at, row.old_value, row.new_value))
+        elif row.kind == "reply" and row.role is not None:
+            if row.role in STAFF_ROLES:
+                events.append(sla.HistoryEvent.public_response(row.created_at))
+            else:
+                events.append(sla.HistoryEvent.requester_message(row.created_at))
+    created = sla.HistoryEvent.created(ticket.created_at, initial if initial is not None else ticket.priority)
+    return [created, *events]
+
+
+# --- counting ------------------------------------------------------------------------------------
+
+def tally(outcomes: Iterable[tuple[int, sla.ClockOutcome]], start: datetime, end: datetime):
+    """Count replayed clocks like the report: overall and per priority, plus distinct tickets.
+
+    Returns (compliance[target], compliance_by_priority[target][priority], tickets[(target, priority|None)]).
+    """
+    overall = {t: Compliance() for t in TARGETS}
+    by_priority = {t: {p: Compliance() for p in PRIORITIES} for t in TARGETS}
+    tickets: dict[tuple, set[int]] = defaultdict(set)
+    for ticket_id, outcome in outcomes:
+        moment = outcome.counted_at
+        if moment is None or not start <= moment < end or not (outcome.is_breached or outcome.is_met):
+            continue
+        part = Compliance(0, 1) if outcome.is_breached else Compliance(1, 0)
+        overall[outcome.target] += part
+        row = by_priority[outcome.target]
+        row[outcome.priority] = row.get(outcome.priority, Compliance()) + part
+        tickets[(outcome.target, None)].add(ticket_id)
+        tickets[(outcome.target, outcome.priority)].add(ticket_id)
+    return overall, by_priority, {key: len(ids) for key, ids in tickets.items()}
+
+
+def replay_tenant(tenant: Tenant, start: datetime, end: datetime, proposal: Proposal, *, now: datetime):
+    """Replay every candidate ticket under the proposal; return [(ticket id, outcome)] and the versions."""
+    events, versions = histories(tenant, start, end)
+    targets = proposal.target_times()
+    outcomes = []
+    for ticket_id, history in events.items():
+        for outcome in sla.replay(history, targets, proposal.calendar, now=max(now, history[-1].at)):
+            outcomes.append((ticket_id, outcome))
+    return outcomes, versions
+
+
+def what_if(tenant: Tenant, start: datetime, end: datetime, proposal: Proposal, *, now: datetime,
+            label: str = "") -> WhatIfResult:
+    """Compare the real compliance of a tenant in [start, end) with what the proposal would have given."""
+    if start >= now:
+        raise DomainError(_("Der Zeitraum muss in der Vergangenheit beginnen."))
+    real = service_level_report(tenant, start, end, label=label, with_trend=False)
+    outcomes, versions = replay_tenant(tenant, start, end, proposal, now=now)
+    overall, by_priority, tickets = tally(outcomes, start, end)
+    rows = []
+    for target in TARGETS:
+        rows.append(WhatIfRow(target, None, real.compliance[target], overall[target], tickets.get((target, None), 0)))
+        for priority in PRIORITIES:
+            rows.append(WhatIfRow(
+                target, priority, real.compliance_by_priority[target].get(priority, Compliance()),
+                by_priority[target][priority], tickets.get((target, priority), 0),
+            ))
+    counted = {ticket_id for ticket_id, outcome in outcomes
+               if outcome.counted_at is not None and start <= outcome.counted_at < end}
+    policy = db.session.scalar(select(SlaPolicy).where(SlaPolicy.tenant_id == tenant.id))
+    current_id = policy.current_version_id if policy else None
+    other_terms = sum(1 for ticket_id in counted if versions.get(ticket_id) != current_id or current_id is None)
+    return WhatIfResult(
+        tenant_id=tenant.id, tenant_name=tenant.name, start=start, end=end, label=label or real.label,
+        goal=real.goal, calendar_label=proposal.calendar_label, rows=rows, tickets_replayed=len(versions),
+        tickets_other_terms=other_terms,
+    )
