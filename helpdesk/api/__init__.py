@@ -80,6 +80,7 @@ def _wrap_app_handler(app: Flask, code: int) -> None:
 def init_api(app: Flask) -> HelpdeskApi:
     """Mount the API blueprint with its OpenAPI document, error handling and CSRF exemption."""
     from helpdesk.api import docs, routes  # noqa: F401  (register the views)
+    from helpdesk.api import reports  # noqa: F401  (the service level report)
     from helpdesk.extensions import csrf
 
     _api_config(app)

@@ -1,7 +1,10 @@
 """Request and response schemas of the JSON API (marshmallow; flask-smorest turns them into OpenAPI)."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from datetime import date
+
+from flask_babel import gettext as _
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from helpdesk.models.tickets import LEVELS, PRIORITIES, STATUSES
 
@@ -206,3 +209,136 @@ class SlaStateSchema(Schema):
     paused = fields.Boolean(required=True)
     due = fields.Nested(SlaDueSchema, required=True)
     targets = fields.List(fields.Nested(SlaTargetSchema), required=True)
+
+
+# --- service level report (helpdesk/api/reports.py) -----------------------------------------------
+
+REPORT_PERIOD_KINDS = ("month", "quarter", "year", "custom")
+
+
+class ReportQuerySchema(Schema):
+    """The period of a service level report; without `kind` the previous calendar month (Europe/Berlin)."""
+
+    kind = fields.String(validate=validate.OneOf(REPORT_PERIOD_KINDS),
+                         metadata={"description": "month, quarter, year or custom (start and end)"})
+    year = fields.Integer(validate=validate.Range(min=2000, max=2100),
+                          metadata={"description": "for month, quarter and year"})
+    number = fields.Integer(validate=validate.Range(min=1, max=12),
+                            metadata={"description": "month 1..12 or quarter 1..4"})
+    start = fields.Date(validate=validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31)),
+                        metadata={"description": "custom: first day (Berlin calendar date, inclusive), YYYY-MM-DD"})
+    end = fields.Date(validate=validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31)),
+                      metadata={"description": "custom: last day (inclusive), YYYY-MM-DD; at most three years"})
+
+    @validates_schema
+    def _kind_names_the_period(self, data, **kwargs):
+        if "kind" not in data and any(name in data for name in ("year", "number", "start", "end")):
+            raise ValidationError(_("Bitte wählen Sie die Art des Zeitraums (kind)."), field_name="kind")
+
+
+class ComplianceSchema(Schema):
+    """Clocks met and breached; rate = met / (met + breached) in percent, null when no clock counts."""
+
+    met = fields.Integer(required=True)
+    breached = fields.Integer(required=True)
+    rate = fields.Float(required=True, allow_none=True)
+
+
+class ComplianceByTargetSchema(Schema):
+    """Compliance per SLA target."""
+
+    first_response = fields.Nested(ComplianceSchema, required=True)
+    next_update = fields.Nested(ComplianceSchema, required=True)
+    resolution = fields.Nested(ComplianceSchema, required=True)
+
+
+class ComplianceByPrioritySchema(Schema):
+    """Compliance per priority (1 critical … 4 low), keyed by the priority as a string."""
+
+    p1 = fields.Nested(ComplianceSchema, required=True, data_key="1")
+    p2 = fields.Nested(ComplianceSchema, required=True, data_key="2")
+    p3 = fields.Nested(ComplianceSchema, required=True, data_key="3")
+    p4 = fields.Nested(ComplianceSchema, required=True, data_key="4")
+
+
+class ComplianceByTargetAndPrioritySchema(Schema):
+    """Compliance per SLA target and priority."""
+
+    first_response = fields.Nested(ComplianceByPrioritySchema, required=True)
+    next_update = fields.Nested(ComplianceByPrioritySchema, required=True)
+    resolution = fields.Nested(ComplianceByPrioritySchema, required=True)
+
+
+class ReportPeriodSchema(Schema):
+    """The period [start, end) in UTC, from Berlin calendar dates."""
+
+    start = fields.AwareDateTime(required=True, metadata={"description": "first moment (inclusive)"})
+    end = fields.AwareDateTime(required=True, metadata={"description": "end (exclusive)"})
+    label = fields.String(required=True, metadata={"example": "März 2026"})
+
+
+class ReportDurationsSchema(Schema):
+    """Business time used by the clocks decided in the period (nearest-rank percentiles; null: none)."""
+
+    median_seconds = fields.Integer(required=True, allow_none=True)
+    p90_seconds = fields.Integer(required=True, allow_none=True)
+
+
+class ReportRowSchema(Schema):
+    """Volumes and compliance of one team or top-level category (met/breached sum all three targets)."""
+
+    name = fields.String(required=True)
+    opened = fields.Integer(required=True)
+    resolved = fields.Integer(required=True)
+    met = fields.Integer(required=True)
+    breached = fields.Integer(required=True)
+    rate = fields.Float(required=True, allow_none=True)
+
+
+class ReportBreachSchema(Schema):
+    """One clock breached in the period."""
+
+    number = fields.String(required=True)
+    subject = fields.String(required=True)
+    priority = fields.Integer(required=True)
+    target = fields.String(required=True, validate=validate.OneOf(SLA_TARGETS))
+    due_at = fields.AwareDateTime(required=True, allow_none=True)
+    breached_at = fields.AwareDateTime(required=True)
+    team = fields.String(required=True)
+    assignee = fields.String(required=True, allow_none=True)
+
+
+class ReportTrendSchema(Schema):
+    """One calendar month of the 12-month trend ending with the period's last month."""
+
+    label = fields.String(required=True, metadata={"example": "Mär 26"})
+    start = fields.AwareDateTime(required=True)
+    end = fields.AwareDateTime(required=True)
+    opened = fields.Integer(required=True)
+    resolved = fields.Integer(required=True)
+    breaches = fields.Integer(required=True)
+    first_response_rate = fields.Float(required=True, allow_none=True)
+    resolution_rate = fields.Float(required=True, allow_none=True)
+    compliance = fields.Nested(ComplianceByTargetSchema, required=True)
+
+
+class ServiceLevelReportSchema(Schema):
+    """The service level report of a tenant and period (team leads: only their teams' tickets)."""
+
+    tenant = fields.Nested(TenantRefSchema, required=True)
+    period = fields.Nested(ReportPeriodSchema, required=True)
+    team_ids = fields.List(fields.Integer(), required=True, allow_none=True,
+                           metadata={"description": "null: all teams; else the report counts only these teams"})
+    goal = fields.Float(required=True, allow_none=True,
+                        metadata={"description": "the contract's compliance goal in percent; null without contract"})
+    opened = fields.Integer(required=True, metadata={"description": "tickets created in the period"})
+    resolved = fields.Integer(required=True, metadata={"description": "tickets resolved in the period"})
+    backlog = fields.Integer(required=True, metadata={"description": "tickets open at the end of the period"})
+    compliance = fields.Nested(ComplianceByTargetSchema, required=True)
+    compliance_by_priority = fields.Nested(ComplianceByTargetAndPrioritySchema, required=True)
+    first_response = fields.Nested(ReportDurationsSchema, required=True)
+    resolution = fields.Nested(ReportDurationsSchema, required=True)
+    by_category = fields.List(fields.Nested(ReportRowSchema), required=True)
+    by_team = fields.List(fields.Nested(ReportRowSchema), required=True)
+    breaches = fields.List(fields.Nested(ReportBreachSchema), required=True)
+    trend = fields.List(fields.Nested(ReportTrendSchema), required=True)
