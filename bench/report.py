@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
 import shutil
 import statistics
@@ -35,10 +34,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, event, func, insert, select, text  # noqa: E402
 
 from helpdesk import create_app  # noqa: E402
-from helpdesk.config import TestConfig  # noqa: E402
 from helpdesk.extensions import db  # noqa: E402
+from tests.support import PG_ADMIN_URL, app_config as _config, postgres_unreachable  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get("HELPDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CHUNK = 5000
 UTC = timezone.utc
 YEAR_START = datetime(2024, 12, 31, 23, 0, tzinfo=UTC)  # 2025-01-01 00:00 Berlin
@@ -58,29 +56,6 @@ BREACH_SHARE = 0.05
 CATALOG = {"Hardware": ["Drucker", "Monitor", "Notebook"], "Zugang": ["Passwort", "VPN"],
            "Fachverfahren": ["Einwohnerwesen", "Kfz-Zulassung"], "Netzwerk": ["WLAN"]}
 TEAMS = ["Service Desk", "Arbeitsplatz & Drucker", "Netzwerk & Infrastruktur", "Fachverfahren", "Abrechnung"]
-
-
-def _config(url: str, tmp: Path) -> dict:
-    """Return the app settings of tests/conftest.py for a database URL."""
-    return {
-        **{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
-        "SQLALCHEMY_DATABASE_URI": url,
-        "INSTANCE_DIR": tmp,
-        "ATTACHMENT_DIR": tmp / "attachments",
-        "BASE_URL": "http://helpdesk.test",
-    }
-
-
-def postgres_unreachable() -> str | None:
-    """Return None when PostgreSQL answers, else the reason it does not."""
-    try:
-        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
 
 
 class StatementLog:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import statistics
 import sys
@@ -31,10 +30,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, delete, event, func, insert, select, text, update  # noqa: E402
 
 from helpdesk import create_app  # noqa: E402
-from helpdesk.config import TestConfig  # noqa: E402
 from helpdesk.extensions import db  # noqa: E402
+from tests.support import PG_ADMIN_URL, app_config as _config, postgres_unreachable  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get("HELPDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CHUNK = 5000
 UTC = timezone.utc
 # Tuesday 2026-03-10 15:00 Berlin (CET, UTC+1): inside opening hours, after every due moment.
@@ -51,29 +49,6 @@ TARGETS = {
 }
 DUE_PRIORITY = 2  # 60 min first response, 480 min resolution: 17 h used by NOW -> all levels due
 IDLE_PRIORITY = 4  # 480 / 4800 min, started within the last hour: next check hours ahead
-
-
-def _config(url: str, tmp: Path) -> dict:
-    """Return the app settings of tests/conftest.py for a database URL."""
-    return {
-        **{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
-        "SQLALCHEMY_DATABASE_URI": url,
-        "INSTANCE_DIR": tmp,
-        "ATTACHMENT_DIR": tmp / "attachments",
-        "BASE_URL": "http://helpdesk.test",
-    }
-
-
-def postgres_unreachable() -> str | None:
-    """Return None when PostgreSQL answers, else the reason it does not."""
-    try:
-        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
 
 
 class StatementCounter:

@@ -13,11 +13,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from helpdesk import create_app
-from helpdesk.config import ROOT, TestConfig
+from helpdesk.config import ROOT
 from helpdesk.extensions import db, limiter
 from tests.builders import PASSWORD
+from tests.support import PG_ADMIN_URL, app_config as _config, postgres_unreachable as _postgres_reachable
 
-PG_ADMIN_URL = os.environ.get("HELPDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("HELPDESK_REQUIRE_PG") == "1"
 BACKENDS = ["sqlite", "postgresql"]
 _CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
@@ -27,18 +27,6 @@ def pytest_report_header(config):
     return f"PostgreSQL tests: {PG_ADMIN_URL} ({'required' if REQUIRE_PG else 'skipped if unreachable'})"
 
 
-def _postgres_reachable() -> str | None:
-    """Return None when PostgreSQL answers, else the reason it does not."""
-    try:
-        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-
-
 def _migrate(url: str, tmp) -> None:
     from flask_migrate import upgrade
 
@@ -46,16 +34,6 @@ def _migrate(url: str, tmp) -> None:
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"))
         db.engine.dispose()
-
-
-def _config(url: str, tmp) -> dict:
-    return {
-        **{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
-        "SQLALCHEMY_DATABASE_URI": url,
-        "INSTANCE_DIR": tmp,
-        "ATTACHMENT_DIR": tmp / "attachments",
-        "BASE_URL": "http://helpdesk.test",
-    }
 
 
 @pytest.fixture(scope="session")

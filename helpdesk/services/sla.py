@@ -7,7 +7,7 @@ escalation records and their emails in one transaction.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -356,7 +356,7 @@ def check_ticket(ticket: Ticket, now: datetime) -> int:
 def sweep(now: datetime, limit: int = 500) -> dict[str, int]:
     """Check the tickets whose next SLA check has come, one row-locked ticket per transaction."""
     counts = {"tickets": 0, "escalations": 0}
-    for _ in range(limit):
+    for _attempt in range(limit):
         ticket = db.session.scalar(
             select(Ticket)
             .where(Ticket.sla_next_check_at <= now)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from helpdesk.extensions import db

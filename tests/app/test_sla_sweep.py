@@ -5,10 +5,10 @@ import pytest
 from sqlalchemy import func, select
 
 from helpdesk.extensions import db
-from helpdesk.models import Escalation, OutboxMessage, SlaClock, Ticket
+from helpdesk.models import Escalation, OutboxMessage, Ticket
 from helpdesk.services import outbox, tickets
 from helpdesk.services import sla as sla_service
-from tests.app.test_sla_workflow import berlin, clock, file, world  # noqa: F401  (fixture)
+from tests.app.test_sla_workflow import berlin, clock, file
 from tests.builders import make_user
 
 

@@ -1,7 +1,7 @@
 """What managers and agents see of the SLA: badges and the at-risk view, scoped per tenant."""
 from helpdesk.services import sla as sla_service
 from helpdesk.services import tickets
-from tests.app.test_sla_workflow import berlin, file, world  # noqa: F401  (fixture)
+from tests.app.test_sla_workflow import berlin, file
 from tests.builders import make_policy, make_tenant, make_ticket, make_user
 
 

@@ -2,7 +2,6 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 
 from helpdesk.extensions import db
@@ -19,25 +18,6 @@ BERLIN = ZoneInfo("Europe/Berlin")
 def berlin(text: str) -> datetime:
     """Parse a Berlin wall-clock time ('2026-03-05 09:00') into an aware UTC moment."""
     return datetime.fromisoformat(text).replace(tzinfo=BERLIN).astimezone(ZoneInfo("UTC"))
-
-
-@pytest.fixture
-def world(app):
-    """A tenant with the DESIGN.md calendar and contract, a team, a requester and an agent."""
-    team = make_team("service-desk", "Service Desk", fallback=True)
-    lead = make_user("team_lead", teams=[team], email="lead@ksm.example")
-    team.lead = lead
-    db.session.commit()
-    tenant = make_tenant("lup", "Landkreis Ludwigslust-Parchim")
-    make_policy(tenant)
-    return {
-        "team": team,
-        "lead": lead,
-        "tenant": tenant,
-        "category": make_category("Sonstiges"),
-        "requester": make_user(tenant=tenant, email="anna@lup.example"),
-        "agent": make_user("agent", teams=[team], email="agent@ksm.example"),
-    }
 
 
 def file(world, when: str, **kwargs):
