@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, has_request_context, session
+from flask import Flask, abort, has_request_context, request, session
 from flask_login import current_user
 
 import os
@@ -62,8 +62,9 @@ def register_extensions(app: Flask) -> None:
     @login_manager.user_loader
     def load_user(user_id: str):
         from helpdesk.models import User
+        from helpdesk.services.ids import as_id
 
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        user = db.session.get(User, as_id(user_id)) if as_id(user_id) else None
         return user if user is not None and user.active else None
 
 
@@ -147,7 +148,18 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_security_headers(app: Flask) -> None:
-    """Send a strict Content-Security-Policy (no inline scripts, nothing from other hosts)."""
+    """Refuse NUL bytes in input; send a strict Content-Security-Policy (no inline scripts)."""
+
+    @app.before_request
+    def refuse_nul_bytes():
+        # PostgreSQL cannot store NUL in text: answer 400 instead of failing deep inside a query.
+        values = [request.path, *request.args.values()]
+        if request.method == "POST" and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += list(request.form.values())
+        if request.is_json:
+            values.append(request.get_data(as_text=True).replace("\\u0000", "\x00"))
+        if any("\x00" in value for value in values):
+            abort(400)
 
     @app.after_request
     def headers(response):

@@ -91,11 +91,12 @@ class HelpdeskClient(FlaskClient):
     _token: str | None = None
 
     def open(self, *args, **kwargs):
-        """Forget what Flask-Login and Flask-Babel cached on `g`: the test's app context outlives requests."""
+        """Forget what Flask-Login, Flask-Babel and Flask-WTF cached on `g`: the app context outlives requests."""
         from flask import g
 
         g.pop("_login_user", None)
         g.pop("_flask_babel", None)
+        g.pop("csrf_token", None)  # Flask-WTF caches the token of the last session here
         return super().open(*args, **kwargs)
 
     def csrf_token(self, refresh: bool = False) -> str:

@@ -25,6 +25,7 @@ from helpdesk.services.attachments import storage_path, uploads_from_request
 from helpdesk.services.errors import DomainError, Forbidden, NotFound
 from helpdesk.services.permissions import get_attachment, get_ticket
 from helpdesk.services.queues import QueueFilters
+from helpdesk.services.ids import as_id, page_number
 
 FILTER_NAMES = ("status", "priority", "tenant", "category", "team", "text")
 TAB_LABELS = {
@@ -66,7 +67,7 @@ def queue():
     filters = QueueFilters.clean(**{name: request.args.get(name) for name in FILTER_NAMES})
     page = db.paginate(
         queues.queue_query(current_user, tab, filters, sort),
-        page=request.args.get("page", 1, type=int),
+        page=page_number(request.args.get("page")),
         per_page=current_app.config["PAGE_SIZE"],
         error_out=False,
     )
@@ -163,7 +164,7 @@ def assign(number: str):
 
     def action(ticket, form, now):
         raw = form.assignee_id.data or ""
-        assignee = db.session.get(User, int(raw)) if raw.isdigit() else None
+        assignee = db.session.get(User, as_id(raw)) if as_id(raw) else None
         if raw and assignee is None:
             raise DomainError(_("Diese Person gibt es nicht."), field="assignee")
         tickets.assign(current_user, ticket, assignee, now)
@@ -214,7 +215,7 @@ def new_ticket():
     error = None
     if request.method == "POST" and form.validate():
         raw = form.requester_id.data or ""
-        requester = db.session.get(User, int(raw)) if raw.isdigit() else None
+        requester = db.session.get(User, as_id(raw)) if as_id(raw) else None
         try:
             ticket = tickets.create_ticket(
                 current_user, requester=requester, channel=form.channel.data, subject=form.subject.data,
@@ -238,7 +239,7 @@ def new_ticket():
     return render_template("agent/new_ticket.html", form=form, error=error), status_code
 
 
-@bp.route("/attachments/<int:attachment_id>")
+@bp.route("/attachments/<int(max=2147483647):attachment_id>")
 def attachment(attachment_id: int):
     """Download a file of a ticket (KSM staff also get internal files)."""
     item = get_attachment(current_user, attachment_id)

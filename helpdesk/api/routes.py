@@ -32,6 +32,7 @@ from helpdesk.services import accounts, idempotency, permissions, queues, ticket
 from helpdesk.services import sla as sla_service
 from helpdesk.services.attachments import Upload, storage_path
 from helpdesk.services.errors import DomainError, NotFound
+from helpdesk.services.ids import as_id
 
 IDEMPOTENCY_PARAMETER = {
     "in": "header", "name": idempotency.HEADER, "required": False,
@@ -127,7 +128,7 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         cursor_sort, updated, ticket_id = json.loads(raw)
         moment = datetime.fromisoformat(updated)
-        if cursor_sort != sort or moment.tzinfo is None or not isinstance(ticket_id, int):
+        if cursor_sort != sort or moment.tzinfo is None or not isinstance(ticket_id, int) or as_id(ticket_id) is None:
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise DomainError(_("Ungültiger Cursor. Bitte übernehmen Sie next_cursor unverändert."), field="cursor")
@@ -139,7 +140,7 @@ def _tenant_id(value: str | None) -> int | None:
     if not value:
         return None
     if value.isdigit():
-        return int(value)
+        return as_id(value) or -1
     return db.session.scalar(select(Tenant.id).where(Tenant.slug == value)) or -1
 
 
@@ -329,7 +330,7 @@ class Attachments(MethodView):
         return [_attachment_view(a) for a in stored], 201
 
 
-@bp.route("/attachments/<int:attachment_id>/content", endpoint="attachment_content")
+@bp.route("/attachments/<int(max=2147483647):attachment_id>/content", endpoint="attachment_content")
 class AttachmentContent(MethodView):
     """The bytes of one file."""
 

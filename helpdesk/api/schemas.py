@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from helpdesk.models.tickets import LEVELS, PRIORITIES, STATUSES
+from helpdesk.services.ids import MAX_ID
 
 SLA_TARGETS = ("first_response", "next_update", "resolution")
 
@@ -101,9 +102,9 @@ class TicketQuerySchema(Schema):
 
     status = fields.String(validate=validate.OneOf(STATUSES))
     priority = fields.Integer(validate=validate.OneOf(PRIORITIES))
-    team = fields.Integer(validate=validate.Range(min=1), metadata={"description": "team id"})
+    team = fields.Integer(validate=validate.Range(min=1, max=MAX_ID), metadata={"description": "team id"})
     tenant = fields.String(validate=validate.Length(min=1, max=40), metadata={"description": "tenant slug or id"})
-    category = fields.Integer(validate=validate.Range(min=1),
+    category = fields.Integer(validate=validate.Range(min=1, max=MAX_ID),
                               metadata={"description": "category id (a top level also finds its subcategories)"})
     updated_since = fields.AwareDateTime(metadata={"description": "ISO 8601 with offset, e.g. 2026-03-05T09:00:00Z"})
     sort = fields.String(load_default="-updated", validate=validate.OneOf(("-updated", "updated")),
@@ -117,19 +118,19 @@ class TicketCreateSchema(Schema):
 
     subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(required=True, validate=validate.Length(min=1, max=20000))
-    category_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    category_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
     impact = fields.Integer(load_default=2, validate=validate.OneOf(LEVELS), metadata={"description": "1 high … 3 low"})
     urgency = fields.Integer(load_default=2, validate=validate.OneOf(LEVELS), metadata={"description": "1 high … 3 low"})
     requester_email = fields.Email(metadata={"description": "staff only: the requesting person"})
-    requester_id = fields.Integer(validate=validate.Range(min=1), metadata={"description": "staff only"})
+    requester_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID), metadata={"description": "staff only"})
 
 
 class TicketUpdateSchema(Schema):
     """Changes to a ticket (KSM staff only); fields are applied in this order: category, team, assignee, priority, status."""
 
-    category_id = fields.Integer(validate=validate.Range(min=1))
-    team_id = fields.Integer(validate=validate.Range(min=1))
-    assignee_id = fields.Integer(allow_none=True, validate=validate.Range(min=1), metadata={"description": "null unassigns"})
+    category_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    team_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    assignee_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=MAX_ID), metadata={"description": "null unassigns"})
     priority = fields.Integer(validate=validate.OneOf(PRIORITIES))
     reason = fields.String(validate=validate.Length(max=500), metadata={"description": "why the priority was changed"})
     status = fields.String(validate=validate.OneOf(STATUSES))

@@ -66,7 +66,7 @@ def tokens():
     return _page(form)
 
 
-@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@bp.route("/account/tokens/<int(max=2147483647):token_id>/revoke", methods=["POST"])
 @login_required
 def revoke_token(token_id: int):
     """Revoke one of the user's tokens."""

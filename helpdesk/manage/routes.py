@@ -23,6 +23,7 @@ from helpdesk.models.outbox import OUTBOX_STATUSES
 from helpdesk.models.users import ROLES, STAFF_ROLES
 from helpdesk.services import admin
 from helpdesk.services.errors import DomainError
+from helpdesk.services.ids import page_number
 
 
 @bp.before_request
@@ -38,7 +39,7 @@ def require_admin():
 def _page(query):
     """Paginate a select with the configured page size."""
     return db.paginate(
-        query, page=request.args.get("page", 1, type=int), per_page=current_app.config["PAGE_SIZE"],
+        query, page=page_number(request.args.get("page")), per_page=current_app.config["PAGE_SIZE"],
         error_out=False,
     )
 
@@ -119,7 +120,7 @@ def tenant_new():
     return _tenant_form(None)
 
 
-@bp.route("/tenants/<int:tenant_id>", methods=["GET", "POST"])
+@bp.route("/tenants/<int(max=2147483647):tenant_id>", methods=["GET", "POST"])
 def tenant_edit(tenant_id: int):
     """Edit a tenant."""
     return _tenant_form(db.get_or_404(Tenant, tenant_id))
@@ -180,7 +181,7 @@ def user_new():
     return _user_form(None)
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/users/<int(max=2147483647):user_id>", methods=["GET", "POST"])
 def user_edit(user_id: int):
     """Edit an account (the password only when a new one is given)."""
     return _user_form(db.get_or_404(User, user_id))
@@ -227,7 +228,7 @@ def team_new():
     return _team_form(None)
 
 
-@bp.route("/teams/<int:team_id>", methods=["GET", "POST"])
+@bp.route("/teams/<int(max=2147483647):team_id>", methods=["GET", "POST"])
 def team_edit(team_id: int):
     """Edit a team."""
     return _team_form(db.get_or_404(Team, team_id))
@@ -267,7 +268,7 @@ def category_new():
     return _category_form(None)
 
 
-@bp.route("/categories/<int:category_id>", methods=["GET", "POST"])
+@bp.route("/categories/<int(max=2147483647):category_id>", methods=["GET", "POST"])
 def category_edit(category_id: int):
     """Edit a catalog entry."""
     return _category_form(db.get_or_404(Category, category_id))
@@ -347,13 +348,13 @@ def rule_new():
     return _rule_form(None)
 
 
-@bp.route("/rules/<int:rule_id>", methods=["GET", "POST"])
+@bp.route("/rules/<int(max=2147483647):rule_id>", methods=["GET", "POST"])
 def rule_edit(rule_id: int):
     """Edit a routing rule."""
     return _rule_form(db.get_or_404(RoutingRule, rule_id))
 
 
-@bp.route("/rules/<int:rule_id>/delete", methods=["POST"])
+@bp.route("/rules/<int(max=2147483647):rule_id>/delete", methods=["POST"])
 def rule_delete(rule_id: int):
     """Delete a routing rule."""
     rule = db.get_or_404(RoutingRule, rule_id)
@@ -383,7 +384,7 @@ def outbox():
     )
 
 
-@bp.route("/outbox/<int:message_id>")
+@bp.route("/outbox/<int(max=2147483647):message_id>")
 def outbox_message(message_id: int):
     """Show one email with its full text."""
     message = db.get_or_404(OutboxMessage, message_id)
@@ -392,7 +393,7 @@ def outbox_message(message_id: int):
     )
 
 
-@bp.route("/outbox/<int:message_id>/retry", methods=["POST"])
+@bp.route("/outbox/<int(max=2147483647):message_id>/retry", methods=["POST"])
 def outbox_retry(message_id: int):
     """Put a pending or failed email back in line for the next delivery run."""
     message = db.get_or_404(OutboxMessage, message_id)

@@ -24,11 +24,12 @@ from helpdesk.models.tickets import PRIORITIES
 from helpdesk.services import sla_admin
 from helpdesk.services.errors import DomainError
 from helpdesk.services.sla import DEFAULT_HOURS, DEFAULT_LEVELS
+from helpdesk.services.ids import as_id, page_number
 
 
 def _page(query):
     """Paginate a select with the configured page size."""
-    return db.paginate(query, page=request.args.get("page", 1, type=int),
+    return db.paginate(query, page=page_number(request.args.get("page")),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False)
 
 
@@ -134,7 +135,7 @@ def calendar_new():
     return _calendar_form(None)
 
 
-@bp.route("/calendars/<int:calendar_id>", methods=["GET", "POST"])
+@bp.route("/calendars/<int(max=2147483647):calendar_id>", methods=["GET", "POST"])
 def calendar_edit(calendar_id: int):
     """Edit a business calendar and show the public holidays of its region."""
     return _calendar_form(db.get_or_404(Calendar, calendar_id))
@@ -171,7 +172,7 @@ def _render_contract(form: ContractForm, tenant: Tenant, policy: SlaPolicy | Non
     ), status
 
 
-@bp.route("/contracts/<int:tenant_id>", methods=["GET", "POST"])
+@bp.route("/contracts/<int(max=2147483647):tenant_id>", methods=["GET", "POST"])
 def contract_edit(tenant_id: int):
     """Set a tenant's SLA contract; changed targets or levels become a new version."""
     tenant = db.get_or_404(Tenant, tenant_id)
@@ -194,7 +195,7 @@ def contract_edit(tenant_id: int):
     if not form.validate_on_submit():
         return _render_contract(form, tenant, policy, 422 if form.is_submitted() else 200)
     calendar_id = form.calendar.data or ""
-    calendar = db.session.get(Calendar, int(calendar_id)) if calendar_id.isdigit() else None
+    calendar = db.session.get(Calendar, as_id(calendar_id)) if as_id(calendar_id) else None
     previous_id = policy.current_version_id if policy else None
     try:
         version = sla_admin.save_policy(

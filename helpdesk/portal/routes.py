@@ -214,7 +214,7 @@ def _first_form_error(form) -> str | None:
     return form.form_errors[0] if form.form_errors else None
 
 
-@bp.route("/attachments/<int:attachment_id>")
+@bp.route("/attachments/<int(max=2147483647):attachment_id>")
 @login_required
 @tenant_role_required
 def attachment(attachment_id: int):

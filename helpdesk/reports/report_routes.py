@@ -22,6 +22,7 @@ from helpdesk.reports import bp
 from helpdesk.services import charts, reports
 from helpdesk.services.errors import DomainError
 from helpdesk.services.sla_views import sla_situation
+from helpdesk.services.ids import as_id
 
 KIND_LABELS = {"month": _l("Monat"), "quarter": _l("Quartal"), "year": _l("Jahr"), "custom": _l("Zeitraum")}
 NEIGHBOUR_LABELS = {
@@ -36,7 +37,7 @@ OVERVIEW_COLUMNS = {
 
 
 def _int_or_none(value):
-    return int(value) if value not in (None, "") and str(value).isdigit() else None
+    return as_id(value)
 
 
 class PeriodForm(FlaskForm):

@@ -8,6 +8,7 @@ from helpdesk.extensions import db
 from helpdesk.models import Team, Tenant
 from helpdesk.reports import bp
 from helpdesk.services.sla_views import sla_situation
+from helpdesk.services.ids import as_id
 
 MANAGER_ROLES = ("team_lead", "service_manager", "admin", "tenant_manager")
 
@@ -18,8 +19,8 @@ def sla_now():
     """Show managers the tickets at risk and breached now, per team and tenant."""
     if current_user.role not in MANAGER_ROLES:
         abort(403)
-    team_id = request.args.get("team", type=int)
-    tenant_id = request.args.get("tenant", type=int)
+    team_id = as_id(request.args.get("team"))
+    tenant_id = as_id(request.args.get("tenant"))
     now = clock.utcnow()
     situation = sla_situation(current_user, now, team_id=team_id, tenant_id=tenant_id)
     teams = db.session.scalars(select(Team).where(Team.active.is_(True)).order_by(Team.name)).all() \

@@ -15,6 +15,7 @@ from helpdesk.models.tickets import PRIORITIES
 from helpdesk.models.users import STAFF_ROLES
 from helpdesk.services import accounts, outbox, routing
 from helpdesk.services.errors import DomainError
+from helpdesk.services.ids import as_id
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 SLUG_MAX = 40
@@ -57,7 +58,7 @@ def _get(model, value, field: str, message: str):
     """Return the row with this id (string or int) or raise DomainError; None for an empty value."""
     if value in (None, ""):
         return None
-    row = db.session.get(model, int(value)) if str(value).isdigit() else None
+    row = db.session.get(model, as_id(value)) if as_id(value) else None
     if row is None:
         raise DomainError(message, field=field)
     return row

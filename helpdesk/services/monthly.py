@@ -77,7 +77,7 @@ def monthly_csv(report: reports.ServiceLevelReport, generated_at: datetime) -> s
                      _("Team"), _("Bearbeiter/in")])
     for row in report.breaches:
         writer.writerow([
-            row["number"], row["subject"], str(PRIORITY_LABELS.get(row["priority"], row["priority"])),
+            row["number"], reports.csv_safe(row["subject"]), str(PRIORITY_LABELS.get(row["priority"], row["priority"])),
             str(TARGET_LABELS.get(row["target"], row["target"])),
             row["due_at"].astimezone(reports.BERLIN).strftime("%d.%m.%Y %H:%M") if row["due_at"] else "",
             row["breached_at"].astimezone(reports.BERLIN).strftime("%d.%m.%Y %H:%M") if row["breached_at"] else "",

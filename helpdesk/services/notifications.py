@@ -48,7 +48,7 @@ def queue_email(
     subject, _, body = rendered.strip().partition("\n")
     message = OutboxMessage(
         recipient=recipient.email,
-        subject=subject.removeprefix("Subject:").strip()[:300],
+        subject=" ".join(subject.removeprefix("Subject:").split())[:300],
         body_text=body.strip() + "\n",
         kind=template,
         ticket_id=ticket.id if ticket else None,

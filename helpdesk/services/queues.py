@@ -11,6 +11,7 @@ from helpdesk.models import Attachment, Category, Comment, Team, Tenant, Ticket,
 from helpdesk.models.tickets import OPEN_STATUSES, PRIORITIES, STATUSES
 from helpdesk.models.users import STAFF_ROLES, TENANT_ROLES
 from helpdesk.services.permissions import attachment_scope, can_see_internal, comment_scope, ticket_scope
+from helpdesk.services.ids import as_id
 
 # Tab keys in the order the queue page shows them.
 TABS = ("team", "unassigned", "mine", "open", "all")
@@ -30,7 +31,7 @@ DEFAULT_SORT = "priority"
 
 def _as_id(value) -> int | None:
     text = str(value or "").strip()
-    return int(text) if text.isdigit() else None
+    return as_id(text)
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,9 @@ def period_bounds(kind: str, year: int, number: int | None = None, start: date |
         if start is None or end is None:
             raise DomainError(_("Bitte geben Sie Beginn und Ende des Zeitraums an."),
                               field="start" if start is None else "end")
+        for value, field in ((start, "start"), (end, "end")):
+            if not date(2000, 1, 1) <= value <= date(2100, 12, 31):
+                raise DomainError(_("Bitte wählen Sie ein Datum zwischen 2000 und 2100."), field=field)
         if end < start:
             raise DomainError(_("Das Ende darf nicht vor dem Beginn liegen."), field="end")
         if (end - start).days >= MAX_CUSTOM_DAYS:
@@ -531,12 +534,19 @@ def _berlin(moment: datetime | None) -> str:
     return moment.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M") if moment else ""
 
 
+def csv_safe(value):
+    """Neutralise a cell a spreadsheet would run as a formula (text from requesters, e.g. subjects)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _csv_text(rows: list[list]) -> str:
     """Return rows as CSV for German Excel: ';' separated, UTF-8 with a byte order mark."""
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerows(rows)
+    writer.writerows([[csv_safe(cell) for cell in row] for row in rows])
     return buffer.getvalue()
 
 

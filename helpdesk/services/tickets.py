@@ -13,6 +13,7 @@ from helpdesk.services import notifications
 from helpdesk.services import sla as sla_clocks
 from helpdesk.services.attachments import Upload, store_uploads, validate_uploads
 from helpdesk.services.errors import DomainError, Forbidden
+from helpdesk.services.ids import as_id
 from helpdesk.services.numbering import next_ticket_number
 from helpdesk.services.permissions import require_staff
 from helpdesk.services.routing import priority_for, route
@@ -40,8 +41,12 @@ def record(ticket: Ticket, actor: User | None, kind: str, now: datetime, *, fiel
     return event
 
 
-def _clean_text(value: str | None, field: str, label: str, max_length: int | None = None) -> str:
+def _clean_text(value: str | None, field: str, label: str, max_length: int | None = None,
+                single_line: bool = False) -> str:
     value = (value or "").strip()
+    if single_line:
+        # A subject travels into email headers: line breaks and other control characters become spaces.
+        value = " ".join("".join(" " if ord(ch) < 32 or ch == "\x7f" else ch for ch in value).split())
     if not value:
         raise DomainError(_("Bitte füllen Sie das Feld „%(label)s“ aus.", label=label), field=field)
     if max_length and len(value) > max_length:
@@ -62,7 +67,7 @@ def _level(value, field: str, label: str) -> int:
 
 
 def _active_category(category_id) -> Category:
-    category = db.session.get(Category, int(category_id)) if str(category_id or "").isdigit() else None
+    category = db.session.get(Category, as_id(category_id)) if as_id(category_id) else None
     if category is None or not category.active:
         raise DomainError(_("Bitte wählen Sie eine Kategorie aus dem Servicekatalog."), field="category")
     return category
@@ -94,7 +99,7 @@ def create_ticket(
         channel = "web" if channel not in ("web", "api") else channel
     if channel not in CHANNELS:
         raise DomainError(_("Unbekannter Eingangskanal."), field="channel")
-    subject = _clean_text(subject, "subject", _("Betreff"), 200)
+    subject = _clean_text(subject, "subject", _("Betreff"), 200, single_line=True)
     description = _clean_text(description, "description", _("Beschreibung"))
     category = _active_category(category_id)
     impact = _level(impact, "impact", _("Auswirkung"))
@@ -289,8 +294,9 @@ def change_priority(actor: User, ticket: Ticket, priority, now: datetime, reason
         raise DomainError(_("Unbekannte Priorität."), field="priority")
     if priority == ticket.priority:
         return
+    # KSM-internal: the reason is written for colleagues (the requester sees the new priority itself).
     record(ticket, actor, "field", now, field="priority", old=ticket.priority, new=priority,
-           note=(reason or "").strip() or _("manuell geändert"))
+           note=(reason or "").strip() or _("manuell geändert"), internal=True)
     ticket.priority = priority
     ticket.priority_overridden = True
     _touch(ticket, now)
@@ -316,12 +322,13 @@ def transfer(actor: User, ticket: Ticket, team_id, now: datetime, note: str | No
     """Hand the ticket to another team's queue; the assignee is cleared if not in that team; commit."""
     require_staff(actor)
     _check_not_closed(ticket)
-    team = db.session.get(Team, int(team_id)) if str(team_id or "").isdigit() else None
+    team = db.session.get(Team, as_id(team_id)) if as_id(team_id) else None
     if team is None or not team.active:
         raise DomainError(_("Bitte wählen Sie ein aktives Team."), field="team")
     if team.id == ticket.team_id:
         return
-    record(ticket, actor, "field", now, field="team", old=ticket.team.name, new=team.name, note=note)
+    # A hand-over note is for the receiving team, never for the requester.
+    record(ticket, actor, "field", now, field="team", old=ticket.team.name, new=team.name, note=note, internal=True)
     ticket.team = team
     if ticket.assignee is not None and team not in ticket.assignee.teams:
         record(ticket, actor, "field", now, field="assignee", old=ticket.assignee.name, new=None)

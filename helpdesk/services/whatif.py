@@ -30,6 +30,7 @@ from helpdesk.services import sla_admin
 from helpdesk.services.errors import DomainError
 from helpdesk.services.reports import Compliance, service_level_report
 from helpdesk.services.sla import DEFAULT_HOURS, business_calendar
+from helpdesk.services.ids import as_id
 
 AROUND_THE_CLOCK = "24/7"
 AROUND_THE_CLOCK_HOURS = {str(day): [["00:00", "24:00"]] for day in range(7)}
@@ -121,7 +122,7 @@ def make_proposal(targets: dict, calendar_choice: str, hours_text: dict[int, str
     if calendar_choice == AROUND_THE_CLOCK:
         stored, hours, region, closed, label = None, AROUND_THE_CLOCK_HOURS, None, [], _("rund um die Uhr (24/7)")
     else:
-        stored = db.session.get(Calendar, int(calendar_choice)) if str(calendar_choice or "").isdigit() else None
+        stored = db.session.get(Calendar, as_id(calendar_choice)) if as_id(calendar_choice) else None
         if stored is None:
             raise DomainError(_("Bitte wählen Sie einen Kalender."), field="calendar")
         hours, region, label = stored.hours, stored.holiday_region, stored.name
