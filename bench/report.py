@@ -24,18 +24,17 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, event, func, insert, select, text  # noqa: E402
+from sqlalchemy import event, func, insert, select  # noqa: E402
 
 from helpdesk import create_app  # noqa: E402
 from helpdesk.extensions import db  # noqa: E402
-from tests.support import PG_ADMIN_URL, app_config as _config, postgres_unreachable  # noqa: E402
+from tests.support import PG_ADMIN_URL, app_config as _config, create_database, drop_database, postgres_unreachable  # noqa: E402
 
 CHUNK = 5000
 UTC = timezone.utc
@@ -249,12 +248,7 @@ def bench_one(backend: str, n: int, other: int, repeat: int, show_plan: bool) ->
     if backend == "sqlite":
         url = f"sqlite:///{tmp / 'bench.sqlite'}"
     else:
-        pg_name = f"helpdesk_bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{pg_name}"'))
-        admin.dispose()
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{pg_name}"
+        pg_name, url = create_database("helpdesk_bench")
     try:
         app = create_app(_config(url, tmp))
         logging.getLogger("helpdesk").setLevel(logging.WARNING)
@@ -306,10 +300,7 @@ def bench_one(backend: str, n: int, other: int, repeat: int, show_plan: bool) ->
             db.engine.dispose()
     finally:
         if pg_name:
-            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-            admin.dispose()
+            drop_database(pg_name)
         shutil.rmtree(tmp, ignore_errors=True)
     year = samples["year 2025"]
     return {"backend": backend, "tickets": seeded[0], "clocks": total_clocks, "all_tickets": all_tickets,

@@ -20,18 +20,17 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, delete, event, func, insert, select, text, update  # noqa: E402
+from sqlalchemy import delete, event, func, insert, select, text, update  # noqa: E402
 
 from helpdesk import create_app  # noqa: E402
 from helpdesk.extensions import db  # noqa: E402
-from tests.support import PG_ADMIN_URL, app_config as _config, postgres_unreachable  # noqa: E402
+from tests.support import PG_ADMIN_URL, app_config as _config, create_database, drop_database, postgres_unreachable  # noqa: E402
 
 CHUNK = 5000
 UTC = timezone.utc
@@ -263,12 +262,7 @@ def bench_one(backend: str, n: int, due: int, *, repeat: int, show_plan: bool, r
     if backend == "sqlite":
         url = f"sqlite:///{tmp / 'bench.sqlite'}"
     else:
-        pg_name = f"helpdesk_bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{pg_name}"'))
-        admin.dispose()
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{pg_name}"
+        pg_name, url = create_database("helpdesk_bench")
     try:
         config = _config(url, tmp)
         if pg_name:
@@ -328,10 +322,7 @@ def bench_one(backend: str, n: int, due: int, *, repeat: int, show_plan: bool, r
             db.engine.dispose()
     finally:
         if pg_name:
-            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-            admin.dispose()
+            drop_database(pg_name)
         shutil.rmtree(tmp, ignore_errors=True)
     sweeps = sorted(r["sweep_s"] for r in runs)
     return {

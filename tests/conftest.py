@@ -5,18 +5,19 @@ import os
 import re
 import socket
 import threading
-import uuid
 from datetime import datetime, timezone
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from helpdesk import create_app
 from helpdesk.config import ROOT
 from helpdesk.extensions import db, limiter
 from tests.builders import PASSWORD
-from tests.support import PG_ADMIN_URL, app_config as _config, postgres_unreachable as _postgres_reachable
+from tests.support import (
+    PG_ADMIN_URL, app_config as _config, create_database, drop_database, postgres_unreachable as _postgres_reachable,
+)
 
 REQUIRE_PG = os.environ.get("HELPDESK_REQUIRE_PG") == "1"
 BACKENDS = ["sqlite", "postgresql"]
@@ -54,24 +55,16 @@ def database_url(tmp_path_factory):
                 if REQUIRE_PG:
                     pytest.fail(f"PostgreSQL required (HELPDESK_REQUIRE_PG=1) but unreachable: {reason}")
                 pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({reason}); set HELPDESK_TEST_PG_URL")
-            name = f"helpdesk_test_{uuid.uuid4().hex[:10]}"
-            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-            admin.dispose()
+            name, url = create_database("helpdesk_test")
             created_pg.append(name)
-            url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
         _migrate(url, root)
         urls[backend] = url
         return url
 
     yield get
     if created_pg:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            for name in created_pg:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        for name in created_pg:
+            drop_database(name)
 
 
 def _empty_all_tables() -> None:
