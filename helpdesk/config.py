@@ -34,9 +34,13 @@ class Config:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Production always sends both cookies with Secure (create_app); elsewhere HELPDESK_COOKIE_SECURE=1 does.
     SESSION_COOKIE_SECURE = _env("COOKIE_SECURE", "0") == "1"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    PROXY_COUNT = _env("PROXY_COUNT", "0")  # proxies in front of the app whose X-Forwarded-For/-Proto to trust
+    HSTS_SECONDS = 365 * 24 * 3600  # Strict-Transport-Security in production: one year
     WTF_CSRF_TIME_LIMIT = None
 
     BABEL_DEFAULT_LOCALE = "de"
@@ -54,10 +58,19 @@ class Config:
     PRIORITY_MATRIX = json.loads(_env("PRIORITY_MATRIX") or "null") or DEFAULT_PRIORITY_MATRIX
     PAGE_SIZE = _env_int("PAGE_SIZE", 25)
 
-    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "5 per 5 minutes")
+    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "5 per 5 minutes")  # failed logins per address and account
+    LOGIN_IP_RATE_LIMIT = _env("LOGIN_IP_RATE_LIMIT", "20 per 5 minutes")  # failed logins per address, any account
     API_RATE_LIMIT = _env("API_RATE_LIMIT", "300 per minute")  # per API token
     IDEMPOTENCY_KEEP_HOURS = _env_int("IDEMPOTENCY_KEEP_HOURS", 48)
+    # Production refuses memory:// (each process would count alone): use Redis, e.g. redis://127.0.0.1:6379/0.
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+    # Keys in Redis start with this prefix, so several installations (or test runs) can share one server.
+    RATELIMIT_STORAGE_OPTIONS = (
+        {"key_prefix": _env("RATELIMIT_KEY_PREFIX", "helpdesk-limits")}
+        if (RATELIMIT_STORAGE_URI or "").startswith(("redis", "rediss", "valkey")) else {}
+    )
+    # While Redis is unreachable each process counts alone (logged) instead of every login failing with 500.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
 
     SMTP_HOST = _env("SMTP_HOST")  # unset: emails stay in the outbox (admin page, log)
@@ -68,6 +81,7 @@ class Config:
     SMTP_TIMEOUT = _env_int("SMTP_TIMEOUT", 10)
     MAIL_FROM = _env("MAIL_FROM", "KSM Helpdesk <helpdesk@ksm.example>")
     OUTBOX_MAX_ATTEMPTS = _env_int("OUTBOX_MAX_ATTEMPTS", 12)
+    OUTBOX_BACKOFF_SECONDS = _env_int("OUTBOX_BACKOFF_SECONDS", 60)  # first retry wait; doubles per try
 
     WORKER_OUTBOX_SECONDS = _env_int("WORKER_OUTBOX_SECONDS", 15)
     WORKER_SLA_SECONDS = _env_int("WORKER_SLA_SECONDS", 60)
@@ -89,3 +103,7 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret"
     SMTP_HOST = None
     LOGIN_RATE_LIMIT = "5 per 5 minutes"
+    LOGIN_IP_RATE_LIMIT = "20 per 5 minutes"
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STORAGE_OPTIONS: dict = {}
+    PROXY_COUNT = "0"

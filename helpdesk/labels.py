@@ -1,4 +1,5 @@
 """Human labels for the domain's codes, translated lazily (German is the source language)."""
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 STATUS_LABELS = {
@@ -50,3 +51,33 @@ SLA_STATE_LABELS = {
     "paused": _l("pausiert"),
     "met": _l("eingehalten"),
 }
+
+# The system-written lines of a ticket's history (TicketEvent.note_code): each code with a function of
+# its stored values (TicketEvent.note_params) that gives the text in the current language.
+# A new kind of system line adds its code here.
+HISTORY_NOTES = {
+    "created_by": lambda name: gettext("Erfasst von %(name)s", name=name),
+    "priority_from_matrix": lambda: gettext("aus Auswirkung × Dringlichkeit"),
+    "routing_rule": lambda rule: gettext("Regel: %(rule)s", rule=rule),
+    "default_team": lambda: gettext("Standardteam"),
+    "requester_answered": lambda: gettext("Antwort der anfragenden Person"),
+    "reopened_by_reply": lambda: gettext("Wiedereröffnet durch Antwort"),
+    "reopened": lambda: gettext("Wiedereröffnet"),
+    "resolution_confirmed": lambda: gettext("Lösung bestätigt"),
+    "changed_by_hand": lambda: gettext("manuell geändert"),
+    "auto_closed": lambda days: ngettext("Automatisch geschlossen nach %(num)d Tag",
+                                         "Automatisch geschlossen nach %(num)d Tagen", int(days)),
+}
+
+
+def history_note(event) -> str | None:
+    """Return a history line's note in the current language: the code's text, then what a person typed."""
+    text = None
+    render = HISTORY_NOTES.get(event.note_code) if event.note_code else None
+    if render is not None:
+        try:
+            text = render(**(event.note_params or {}))
+        except (TypeError, ValueError):
+            text = None  # values of another shape (a later version wrote them): show the stored text
+    parts = [part for part in (text, event.note) if part]
+    return " – ".join(parts) or None

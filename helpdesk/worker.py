@@ -92,8 +92,18 @@ def run_once(app: Flask) -> None:
         run_job(app, job)
 
 
+def quiet_scheduler_logs() -> None:
+    """Keep APScheduler's INFO lines out of the log; its warnings and errors stay.
+
+    It logs "Running job …" and "Job … executed successfully" at INFO for every run (the outbox
+    every 15 s); only a missed run or a crash is news. The jobs log what they did themselves.
+    """
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
 def run_forever(app: Flask) -> None:
     """Start the blocking scheduler with every job of JOBS."""
+    quiet_scheduler_logs()
     scheduler = BlockingScheduler(timezone="UTC")
     for job_id, job, key in JOBS:
         scheduler.add_job(

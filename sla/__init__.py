@@ -1,7 +1,7 @@
 """Compute SLA business time, target clocks and escalations; pure, no framework, `now` passed in."""
 from sla.calendar import BusinessCalendar
 from sla.clock import TARGETS, TargetClock
-from sla.escalation import DEFAULT_LEVELS, EscalationLevel, Evaluation, evaluate_levels, next_level_check
+from sla.escalation import DEFAULT_LEVELS, EscalationLevel, Evaluation, evaluate_levels, next_level_check, supersede
 from sla.replay import ClockOutcome, HistoryEvent, replay
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "evaluate_levels",
     "next_level_check",
     "replay",
+    "supersede",
 ]

@@ -8,7 +8,7 @@ from datetime import datetime
 from sla.calendar import BusinessCalendar
 from sla.clock import TargetClock
 
-__all__ = ["DEFAULT_LEVELS", "EscalationLevel", "Evaluation", "evaluate_levels", "next_level_check"]
+__all__ = ["DEFAULT_LEVELS", "EscalationLevel", "Evaluation", "evaluate_levels", "next_level_check", "supersede"]
 
 
 @dataclass(frozen=True)
@@ -46,19 +46,24 @@ class EscalationLevel:
         return self.percent / 100
 
 
+# "assignee" means the assignee or, for an unassigned ticket, the team lead (not every member).
 DEFAULT_LEVELS = (
     EscalationLevel(75, ("assignee",), True),
-    EscalationLevel(100, ("team_lead",), False),
-    EscalationLevel(150, ("service_manager", "tenant_contact"), False),
+    EscalationLevel(100, ("team_lead", "service_manager"), False),
+    EscalationLevel(150, ("team_lead", "service_manager", "tenant_contact"), False),
 )
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The levels to fire now and when the scheduler must look at the clock again."""
+    """The levels to fire now and when the scheduler must look at the clock again.
+
+    waiting holds the levels already reached that wait for business hours.
+    """
 
     due: tuple[EscalationLevel, ...]
     next_check_at: datetime | None
+    waiting: tuple[EscalationLevel, ...] = ()
 
 
 def _unfired(levels: Iterable[EscalationLevel], fired: frozenset[int]) -> list[EscalationLevel]:
@@ -87,6 +92,7 @@ def evaluate_levels(
     if not clock.is_running:
         return Evaluation((), None)
     due: list[EscalationLevel] = []
+    waiting: list[EscalationLevel] = []
     later: list[datetime | None] = []
     open_now: bool | None = None
     for level in _unfired(levels, fired):
@@ -98,10 +104,31 @@ def evaluate_levels(
             if open_now is None:
                 open_now = cal.is_open(now)
             if not open_now:
+                waiting.append(level)
                 later.append(cal.next_open(now))
                 continue
         due.append(level)
-    return Evaluation(tuple(due), _earliest(later))
+    return Evaluation(tuple(due), _earliest(later), tuple(waiting))
+
+
+def supersede(
+    ready: Iterable[EscalationLevel],
+    waiting: Iterable[EscalationLevel],
+    fired: frozenset[int],
+) -> tuple[tuple[EscalationLevel, ...], tuple[EscalationLevel, ...]]:
+    """Split the levels ready to fire into the one to send and the lower ones to record as skipped.
+
+    Once a level of a clock has fired, a lower one would only bring stale news (a 75 % warning
+    after the breach email). So of the levels ready together (a catch-up after downtime, a
+    warning that waited for the morning in which the breach fires) only the highest is sent; every
+    lower unfired level, ready or waiting for business hours, and any level below one fired in an
+    earlier check is skipped. `fired` holds the percentages already recorded, sent or skipped.
+    """
+    ready, waiting = list(ready), list(waiting)
+    ceiling = max([level.percent for level in ready] + list(fired), default=0)
+    send = tuple(level for level in ready if level.percent == ceiling and level.percent not in fired)
+    skip = {level.percent: level for level in ready + waiting if level.percent < ceiling and level.percent not in fired}
+    return send, tuple(skip[percent] for percent in sorted(skip))
 
 
 def next_level_check(

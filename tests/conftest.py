@@ -213,3 +213,31 @@ def smtp_server(app):
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port, SMTP_TIMEOUT=5)
     yield sink
     sink.stop()
+
+
+REQUIRE_REDIS = os.environ.get("HELPDESK_REQUIRE_REDIS") == "1"
+REDIS_URL = os.environ.get("HELPDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_limits():
+    """Rate-limit storage in the Redis on loopback, under a key prefix of this test; its keys are deleted after."""
+    import uuid
+    from types import SimpleNamespace
+
+    import redis
+
+    connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        connection.ping()
+    except redis.RedisError as exc:
+        connection.close()
+        if REQUIRE_REDIS:
+            pytest.fail(f"Redis required (HELPDESK_REQUIRE_REDIS=1) but unreachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL} ({exc}); set HELPDESK_TEST_REDIS_URL")
+    prefix = f"helpdesk-test-{uuid.uuid4().hex[:12]}"
+    yield SimpleNamespace(url=REDIS_URL, prefix=prefix, connection=connection)
+    keys = list(connection.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        connection.delete(*keys)
+    connection.close()

@@ -6,7 +6,7 @@ ticket and file URLs, so the answer never depends on whether a ticket exists.
 """
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -21,7 +21,7 @@ from helpdesk.extensions import db, login_manager
 from helpdesk.models import Ticket, User
 from helpdesk.services import queues, tickets
 from helpdesk.services import sla as sla_service
-from helpdesk.services.attachments import storage_path, uploads_from_request
+from helpdesk.services.attachments import send_attachment, uploads_from_request
 from helpdesk.services.errors import DomainError, Forbidden, NotFound
 from helpdesk.services.permissions import get_attachment, get_ticket
 from helpdesk.services.queues import QueueFilters
@@ -242,8 +242,4 @@ def new_ticket():
 @bp.route("/attachments/<int(max=2147483647):attachment_id>")
 def attachment(attachment_id: int):
     """Download a file of a ticket (KSM staff also get internal files)."""
-    item = get_attachment(current_user, attachment_id)
-    path = storage_path(item.storage_key)
-    if not path.is_file():
-        abort(404)
-    return send_file(path, mimetype=item.content_type, as_attachment=True, download_name=item.filename)
+    return send_attachment(get_attachment(current_user, attachment_id))

@@ -22,7 +22,9 @@ API_DESCRIPTION = """\
 The KSM Helpdesk JSON API. Authenticate every request with a personal API token
 (`Authorization: Bearer ksm_…`, created under "Mein Konto > API-Zugänge"); the token acts with
 exactly its user's role and tenant. Errors are `application/problem+json`. Creates accept an
-`Idempotency-Key` header: a retry with the same key and body returns the first answer again.
+`Idempotency-Key` header: a retry with the same key and body returns the first answer again (also
+after a crash before that answer was sent). While the database is unreachable every request answers
+503 with `Retry-After`; nothing was done, repeat it after that many seconds.
 """
 
 

@@ -8,6 +8,7 @@ from flask import Response, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from helpdesk import outage
 from helpdesk.extensions import db
 from helpdesk.services.errors import DomainError
 
@@ -31,6 +32,7 @@ def _titles() -> dict[int, str]:
         422: _("Ungültige Eingabe"),
         429: _("Zu viele Anfragen"),
         500: _("Interner Fehler"),
+        503: _("Vorübergehend nicht verfügbar"),
     }
 
 
@@ -109,6 +111,8 @@ def handle_http_error(error: HTTPException) -> Response:
         detail = _("Die Anfrage ist zu groß.")
     elif status == 400 and errors:
         detail = "; ".join(m for texts in errors.values() for m in texts)
+    elif status == 400 and error.description != type(error).description:
+        detail = error.description  # said where it was raised (e.g. unstorable characters, deep JSON)
     elif status == 404:
         detail = _("Diese Adresse gibt es in der API nicht.")
     elif status == 405:
@@ -124,7 +128,12 @@ def handle_http_error(error: HTTPException) -> Response:
 
 
 def handle_unexpected(error: Exception) -> Response:
-    """Log a crash and answer 500 as a problem; nothing of the request was stored."""
+    """Answer 503 with Retry-After while the database is down; log any other crash and answer 500."""
+    if outage.is_outage(error):
+        outage.forget_failed_request(error)
+        return problem(503, _("Die Datenbank ist gerade nicht erreichbar. Die Anfrage wurde nicht ausgeführt; "
+                              "bitte wiederholen Sie sie nach der in Retry-After genannten Zeit."),
+                       headers={"Retry-After": str(outage.RETRY_AFTER_SECONDS)})
     db.session.rollback()
     original = getattr(error, "original_exception", None) or error
     log.exception("API request failed", exc_info=original)

@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from functools import wraps
 
-from flask import Response, current_app, make_response, request, send_file, url_for
+from flask import Response, current_app, jsonify, make_response, request, url_for
 from flask.views import MethodView
 from flask_babel import gettext as _
 from marshmallow import ValidationError
@@ -30,8 +30,8 @@ from helpdesk.extensions import db, limiter
 from helpdesk.models import SlaPolicyVersion, Tenant, Ticket, User
 from helpdesk.services import accounts, idempotency, permissions, queues, tickets
 from helpdesk.services import sla as sla_service
-from helpdesk.services.attachments import Upload, storage_path
-from helpdesk.services.errors import DomainError, NotFound
+from helpdesk.services.attachments import Upload, send_attachment
+from helpdesk.services.errors import DomainError
 from helpdesk.services.ids import as_id
 
 IDEMPOTENCY_PARAMETER = {
@@ -67,15 +67,33 @@ def _field_aliases(**aliases: str) -> None:
 def _request_payload():
     """Return the request body in a canonical form (JSON value, or form fields and file hashes)."""
     if request.mimetype == "multipart/form-data" or request.files:
-        files = sorted((name, f.filename or "", hashlib.sha256(f.stream.read()).hexdigest())
+        # A part without a name has the name None: "" keeps the sort (and the hash) defined.
+        files = sorted((name or "", f.filename or "", hashlib.sha256(f.stream.read()).hexdigest())
                        for name, f in request.files.items(multi=True))
         for _name, storage in request.files.items(multi=True):
             storage.stream.seek(0)
-        return {"form": sorted(request.form.items(multi=True)), "files": files}
+        return {"form": sorted((name or "", value) for name, value in request.form.items(multi=True)), "files": files}
     return request.get_json(silent=True) if request.is_json else request.get_data(as_text=True)
 
 
+def _rebuild(record) -> None:
+    """Store on a claim the 201 its request would have answered, from the rows it created (lost in a crash)."""
+    rows = idempotency.created(record)
+    if not rows:
+        raise idempotency.in_progress()
+    location = None
+    if record.resource_type == "ticket":
+        body, location = TicketSchema().dump(rows[0]), url_for("api.ticket", number=rows[0].number)
+    elif record.resource_type == "comment":
+        body = CommentSchema().dump(rows[0])
+    else:
+        body = AttachmentSchema(many=True).dump([_attachment_view(a) for a in rows])
+    idempotency.complete(record, status_code=201, body=jsonify(body).get_data(as_text=True), location=location)
+
+
 def _replay(record) -> Response:
+    if record.status_code == idempotency.IN_PROGRESS:
+        _rebuild(record)
     response = Response(record.response_body, status=record.status_code, mimetype="application/json")
     if record.location:
         response.headers["Location"] = record.location
@@ -83,36 +101,45 @@ def _replay(record) -> Response:
     return response
 
 
-def idempotent(view):
-    """Make a create view honour the Idempotency-Key header (see helpdesk.services.idempotency)."""
+def idempotent(resource_type: str):
+    """Make a create view honour the Idempotency-Key header (see helpdesk.services.idempotency).
 
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        raw_key = request.headers.get(idempotency.HEADER)
-        if raw_key is None:
-            return view(*args, **kwargs)
-        user = api_user()
-        key = idempotency.check_key(raw_key)
-        fingerprint = idempotency.fingerprint(request.method, request.path, _request_payload())
-        stored = idempotency.find(user, key, fingerprint)
-        if stored is not None:
-            return _replay(stored)
-        claim = idempotency.claim(user, key, fingerprint, clock.utcnow())
-        try:
-            response = make_response(view(*args, **kwargs))
-        except IntegrityError:
-            # A concurrent request with the same key won the claim; its ticket is the one.
-            db.session.rollback()
+    `resource_type` names what the view creates ("ticket", "comment", "attachment"), so that a retry
+    after a crash can rebuild the answer from it.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            raw_key = request.headers.get(idempotency.HEADER)
+            if raw_key is None:
+                return view(*args, **kwargs)
+            user = api_user()
+            key = idempotency.check_key(raw_key)
+            fingerprint = idempotency.fingerprint(request.method, request.path, _request_payload())
             stored = idempotency.find(user, key, fingerprint)
-            if stored is None:
-                raise
-            return _replay(stored)
-        if 200 <= response.status_code < 300:
-            idempotency.complete(claim, status_code=response.status_code, body=response.get_data(as_text=True),
-                                 location=response.headers.get("Location"))
-        return response
+            if stored is not None:
+                return _replay(stored)
+            claim = idempotency.claim(user, key, fingerprint, clock.utcnow(), resource_type=resource_type)
+            try:
+                response = make_response(view(*args, **kwargs))
+            except IntegrityError:
+                # A concurrent request with the same key won the claim; its ticket is the one.
+                db.session.rollback()
+                stored = idempotency.find(user, key, fingerprint)
+                if stored is None:
+                    raise
+                return _replay(stored)
+            finally:
+                idempotency.release()
+            if 200 <= response.status_code < 300:
+                idempotency.complete(claim, status_code=response.status_code, body=response.get_data(as_text=True),
+                                     location=response.headers.get("Location"))
+            return response
 
-    return wrapper
+        return wrapper
+
+    return decorator
 
 
 # --- tickets --------------------------------------------------------------------------------------
@@ -174,7 +201,7 @@ class Tickets(MethodView):
         next_cursor = _encode_cursor(page[-1], sort) if len(rows) > args["limit"] else None
         return {"items": page, "next_cursor": next_cursor}
 
-    @idempotent
+    @idempotent("ticket")
     @bp.arguments(TicketCreateSchema)
     @bp.response(201, TicketSchema)
     @bp.doc(parameters=[IDEMPOTENCY_PARAMETER])
@@ -266,7 +293,7 @@ class Comments(MethodView):
         user = api_user()
         return queues.ticket_thread(user, permissions.get_ticket(user, number))
 
-    @idempotent
+    @idempotent("comment")
     @bp.arguments(CommentCreateSchema)
     @bp.response(201, CommentSchema)
     @bp.doc(parameters=[IDEMPOTENCY_PARAMETER])
@@ -311,7 +338,7 @@ class Attachments(MethodView):
         ticket = permissions.get_ticket(user, number)
         return [_attachment_view(a) for a in db.session.scalars(permissions.attachment_scope(user, ticket))]
 
-    @idempotent
+    @idempotent("attachment")
     @bp.response(201, AttachmentSchema(many=True))
     @bp.doc(requestBody=UPLOAD_BODY, parameters=[IDEMPOTENCY_PARAMETER])
     @errors(401, 403, 404, 413, 422)
@@ -339,14 +366,7 @@ class AttachmentContent(MethodView):
     @errors(401, 404)
     def get(self, attachment_id):
         """Download a file of a visible ticket (internal files only for KSM staff)."""
-        item = permissions.get_attachment(api_user(), attachment_id)
-        path = storage_path(item.storage_key)
-        if not path.is_file():
-            raise NotFound(_("Datei nicht gefunden."))
-        response = send_file(path, mimetype=item.content_type, as_attachment=True, download_name=item.filename,
-                             max_age=0)
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
+        return send_attachment(permissions.get_attachment(api_user(), attachment_id))
 
 
 # --- catalog, teams, SLA --------------------------------------------------------------------------

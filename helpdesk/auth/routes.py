@@ -27,6 +27,16 @@ def _login_key() -> str:
     return f"{request.remote_addr}|{(request.form.get('email') or '').strip().lower()}"
 
 
+def _login_address_key() -> str:
+    # And per address across accounts: one password tried on every account of the directory.
+    return f"login-address|{request.remote_addr}"
+
+
+def _failed(response) -> bool:
+    # Only failures count: a successful login redirects.
+    return response.status_code != 302
+
+
 def _safe_next(target: str | None) -> str | None:
     # Only a path on this site: browsers read "/\\host" and "/<tab>/host" as "//host", another site.
     if not target or not target.startswith("/") or target.startswith("//"):
@@ -35,6 +45,23 @@ def _safe_next(target: str | None) -> str | None:
         return None
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else None
+
+
+def _same_site_referrer() -> str | None:
+    # The page the form was sent from, as a path, only when it is a page of this site.
+    referrer = request.referrer
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.scheme not in ("http", "https") or parts.netloc != request.host:
+        return None
+    return _safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+
+
+def renew_own_session(user) -> None:
+    """Keep this browser logged in after the user's sessions were ended (new version in session and remember cookie)."""
+    remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+    login_user(user, remember=remembered or session.get("_remember") == "set")
 
 
 @bp.route("/")
@@ -46,20 +73,22 @@ def index():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"],
-    key_func=_login_key,
-    methods=["POST"],
-    deduct_when=lambda response: response.status_code != 302,
-)
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=_login_key, methods=["POST"],
+               deduct_when=_failed)
+@limiter.limit(lambda: current_app.config["LOGIN_IP_RATE_LIMIT"], key_func=_login_address_key, methods=["POST"],
+               deduct_when=_failed)
 def login():
-    """Show the login form; log in; failed attempts are throttled."""
+    """Show the login form; log in; failed attempts are throttled per account and per address."""
     if current_user.is_authenticated:
         return redirect(home_for(current_user))
     form = LoginForm()
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data, clock.utcnow())
         if user is not None:
+            chosen = session.pop("locale_chosen", None)
+            if chosen in current_app.config["LANGUAGES"] and chosen != user.locale:
+                # The visitor picked a language on the login page just now: that choice beats the stored one.
+                accounts.set_locale(user, chosen)
             login_user(user, remember=form.remember.data)
             session["locale"] = user.locale
             return redirect(_safe_next(request.args.get("next")) or home_for(user))
@@ -70,7 +99,10 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """Log out and return to the login page."""
+    """Log out everywhere (copies of this browser's cookies stop working) and return to the login page."""
+    if current_user.is_authenticated:
+        # Session and remember cookies are signed, not stored: only a new session version makes copies useless.
+        accounts.log_out(current_user._get_current_object())
     logout_user()
     flash(_("Sie wurden abgemeldet."), "info")
     return redirect(url_for("auth.login"))
@@ -84,12 +116,14 @@ def account():
     language_form = LanguageForm(prefix="lang", locale=current_user.locale)
     if request.method == "POST":
         if password_form.validate():
+            user = current_user._get_current_object()
             try:
-                accounts.change_password(current_user, password_form.current_password.data,
-                                         password_form.new_password.data)
+                accounts.change_password(user, password_form.current_password.data, password_form.new_password.data)
             except DomainError as exc:
-                password_form.current_password.errors.append(exc.message)
+                field = password_form.new_password if exc.field == "password" else password_form.current_password
+                field.errors.append(exc.message)
             else:
+                renew_own_session(user)
                 flash(_("Ihr Passwort wurde geändert."), "success")
                 return redirect(url_for("auth.account"))
         return render_template("auth/account.html", password_form=password_form, language_form=language_form), 422
@@ -104,4 +138,6 @@ def language():
         session["locale"] = form.locale.data
         if current_user.is_authenticated:
             accounts.set_locale(current_user, form.locale.data)
-    return redirect(_safe_next(request.form.get("next")) or request.referrer or url_for("auth.index"))
+        else:
+            session["locale_chosen"] = form.locale.data  # stored on the account at the next login
+    return redirect(_safe_next(request.form.get("next")) or _same_site_referrer() or url_for("auth.index"))

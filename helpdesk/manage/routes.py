@@ -21,9 +21,9 @@ from helpdesk.manage.forms import (
 from helpdesk.models import Category, OutboxMessage, RoutingRule, Team, Tenant, User, team_members
 from helpdesk.models.outbox import OUTBOX_STATUSES
 from helpdesk.models.users import ROLES, STAFF_ROLES
-from helpdesk.services import admin
+from helpdesk.services import admin, routing
 from helpdesk.services.errors import DomainError
-from helpdesk.services.ids import page_number
+from helpdesk.services.ids import optional_id, page_number
 
 
 @bp.before_request
@@ -141,8 +141,8 @@ def users():
     tenant = request.args.get("tenant", "")
     if tenant == "ksm":
         query = query.where(User.tenant_id.is_(None))
-    elif tenant.isdigit():
-        query = query.where(User.tenant_id == int(tenant))
+    elif tenant:
+        query = query.where(User.tenant_id == optional_id(tenant, _("Diesen Mandanten gibt es nicht.")))
     text = (request.args.get("text") or "").strip().lower()[:200]
     if text:
         query = query.where(or_(
@@ -171,6 +171,10 @@ def _user_form(user: User | None):
         )
     except DomainError as exc:
         return _refused(form, exc, template, user=user)
+    if saved.id == current_user.id and form.password.data:
+        from helpdesk.auth.routes import renew_own_session
+
+        renew_own_session(saved)  # a new password ended every session of the admin: keep this one
     flash(_("Konto „%(name)s“ gespeichert.", name=saved.name), "success")
     return redirect(url_for("manage.users"))
 
@@ -284,18 +288,28 @@ def _route_test_form() -> RouteTestForm:
 
 @bp.route("/rules")
 def rules():
-    """List the routing rules in the order they are tried, each said in plain words."""
-    rows = db.session.scalars(
-        select(RoutingRule)
-        .options(joinedload(RoutingRule.tenant), joinedload(RoutingRule.category).joinedload(Category.parent),
-                 joinedload(RoutingRule.team))
-        .order_by(RoutingRule.position, RoutingRule.id)
-    ).all()
+    """List the routing rules in the order they are tried, each said in plain words; flag hidden ones."""
+    rows = routing.ordered_rules()
     fallback = db.session.scalar(select(Team).where(Team.is_fallback.is_(True), Team.active.is_(True)))
     return render_template(
         "manage/rules.html", rules=rows, summary=admin.rule_summary, fallback=fallback,
-        test_form=_route_test_form(),
+        test_form=_route_test_form(), hidden_by=routing.shadowing(rows),
     )
+
+
+def _warn_about_shadowing(saved: RoutingRule) -> None:
+    """Flash when the saved rule can never fire, or hides later rules (it is saved all the same)."""
+    rules = routing.ordered_rules()
+    hidden_by = routing.shadowing(rules)
+    earlier = hidden_by.get(saved.id)
+    if earlier is not None:
+        flash(_("Die Regel „%(name)s“ greift nie: Die frühere Regel „%(earlier)s“ (Reihenfolge %(position)d) "
+                "erfasst schon alle ihre Tickets. Verschieben Sie sie nach oben oder ändern Sie die Bedingungen.",
+                name=saved.name, earlier=earlier.name, position=earlier.position), "warning")
+    hidden = [r.name for r in rules if hidden_by.get(r.id) is not None and hidden_by[r.id].id == saved.id]
+    if hidden:
+        flash(_("Die Regel „%(name)s“ verdeckt die späteren Regeln: %(rules)s. Diese greifen nie.",
+                name=saved.name, rules=", ".join(f"„{n}“" for n in hidden)), "warning")
 
 
 @bp.route("/rules/test")
@@ -339,6 +353,7 @@ def _rule_form(rule: RoutingRule | None):
     except DomainError as exc:
         return _refused(form, exc, template, rule=rule)
     flash(_("Regel „%(name)s“ gespeichert.", name=saved.name), "success")
+    _warn_about_shadowing(saved)
     return redirect(url_for("manage.rules"))
 
 
@@ -365,6 +380,23 @@ def rule_delete(rule_id: int):
     admin.delete_rule(rule)
     flash(_("Regel „%(name)s“ gelöscht.", name=name), "success")
     return redirect(url_for("manage.rules"))
+
+
+@bp.route("/rules/<int(max=2147483647):rule_id>/move", methods=["POST"])
+def rule_move(rule_id: int):
+    """Move a routing rule one place up or down in the order it is tried."""
+    rule = db.get_or_404(RoutingRule, rule_id)
+    direction = request.form.get("direction")
+    if not ConfirmForm().validate_on_submit() or direction not in ("up", "down"):
+        abort(400)
+    name = rule.name
+    if routing.move_rule(rule, -1 if direction == "up" else 1):
+        flash(_("Regel „%(name)s“ nach oben verschoben.", name=name) if direction == "up"
+              else _("Regel „%(name)s“ nach unten verschoben.", name=name), "success")
+    else:
+        flash(_("Regel „%(name)s“ steht schon ganz oben.", name=name) if direction == "up"
+              else _("Regel „%(name)s“ steht schon ganz unten.", name=name), "info")
+    return redirect(url_for("manage.rules", _anchor=f"rule-{rule_id}"))
 
 
 # --- outbox ----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Forms for business calendars and SLA contracts.
 
 They carry the raw text only: helpdesk.services.sla_admin parses the hours and closure days, checks
-minutes and escalation levels and names the field it refuses.
+minutes and escalation levels and names the field it refuses. Targets are typed and shown as hours
+and minutes ("4 h", "1 h 30 min"; helpdesk.durations); read_targets turns them into minutes.
 """
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -9,6 +10,7 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import Length
 
+from helpdesk.durations import DurationError, format_minutes, parse_minutes
 from helpdesk.labels import TARGET_LABELS
 from helpdesk.models.sla import TARGETS
 from helpdesk.models.tickets import PRIORITIES
@@ -38,13 +40,44 @@ HOLIDAY_REGIONS = (
 )
 REGION_LABELS = dict(HOLIDAY_REGIONS)
 RECIPIENT_LABELS = {
-    "assignee": _l("Bearbeiter/in bzw. Team"),
+    "assignee": _l("Bearbeiter/in bzw. Teamleitung"),
     "team_lead": _l("Teamleitung"),
     "service_manager": _l("KSM-Servicemanagement"),
     "tenant_contact": _l("Ansprechpartner/in der Behörde"),
 }
 LEVEL_ROWS = 3
-_MAX_MINUTES = Length(max=9, message=_l("Höchstens 9 Ziffern."))
+_MAX_DURATION = Length(max=40, message=_l("Höchstens 40 Zeichen."))
+
+
+def target_field_label(priority: int, target: str):
+    """Label a target cell for screen readers: 'P1 Lösung'."""
+    return _l("P%(p)s %(target)s", p=priority, target=TARGET_LABELS[target])
+
+
+def read_targets(form) -> dict | None:
+    """Return a form's targets in minutes, shaped like SlaPolicyVersion.targets (None for an empty cell).
+
+    Every unreadable cell gets its message at the field and the result is None, so the admin sees
+    all mistakes at once. `form` has target_field(priority, target), like ContractForm.
+    """
+    targets, refused = {}, False
+    for priority in PRIORITIES:
+        targets[str(priority)] = {}
+        for target in TARGETS:
+            field = form.target_field(priority, target)
+            try:
+                targets[str(priority)][target] = parse_minutes(field.data)
+            except DurationError as exc:
+                field.errors = [*field.errors, str(exc)]
+                refused = True
+    return None if refused else targets
+
+
+def show_targets(form, targets: dict) -> None:
+    """Fill a form's target cells with stored minutes, shown as hours and minutes."""
+    for priority in PRIORITIES:
+        for target in TARGETS:
+            form.target_field(priority, target).data = format_minutes((targets.get(str(priority)) or {}).get(target))
 
 
 class CalendarForm(FlaskForm):
@@ -90,7 +123,7 @@ class CalendarForm(FlaskForm):
 
 
 class ContractForm(FlaskForm):
-    """A tenant's SLA contract: calendar, goal, minutes per priority and target, escalation levels.
+    """A tenant's SLA contract: calendar, goal, time per priority and target, escalation levels.
 
     The fields p<priority>_<target> and level<row>_<...> are added below the class.
     """
@@ -105,7 +138,7 @@ class ContractForm(FlaskForm):
         self.calendar.choices = [C("", _l("– bitte wählen –"))] + [C(str(c.id), c.name) for c in calendars]
 
     def target_field(self, priority: int, target: str):
-        """Return the minutes field of one priority and target."""
+        """Return the duration field of one priority and target."""
         return self[f"p{priority}_{target}"]
 
     def level_rows(self) -> list[dict]:
@@ -117,9 +150,9 @@ class ContractForm(FlaskForm):
             for row in range(LEVEL_ROWS)
         ]
 
-    def targets(self) -> dict:
-        """Return the minutes as typed, shaped like SlaPolicyVersion.targets."""
-        return {str(p): {t: (self.target_field(p, t).data or "").strip() for t in TARGETS} for p in PRIORITIES}
+    def targets(self) -> dict | None:
+        """Return the targets in minutes (None after marking unreadable entries at their fields)."""
+        return read_targets(self)
 
     def levels(self) -> list[dict]:
         """Return the filled escalation rows (an empty percent drops the row)."""
@@ -136,11 +169,8 @@ class ContractForm(FlaskForm):
         return levels
 
     def load(self, targets: dict, levels: list[dict]) -> None:
-        """Show stored terms in the fields."""
-        for priority in PRIORITIES:
-            for target in TARGETS:
-                value = (targets.get(str(priority)) or {}).get(target)
-                self.target_field(priority, target).data = "" if value is None else str(value)
+        """Show stored terms in the fields (targets as hours and minutes)."""
+        show_targets(self, targets)
         for row in range(LEVEL_ROWS):
             level = levels[row] if row < len(levels) else {}
             self[f"level{row}_percent"].data = str(level["percent"]) if level else ""
@@ -152,8 +182,7 @@ class ContractForm(FlaskForm):
 for _priority in PRIORITIES:
     for _target in TARGETS:
         setattr(ContractForm, f"p{_priority}_{_target}",
-                StringField(_l("P%(p)s %(target)s (Minuten)", p=_priority, target=TARGET_LABELS[_target]),
-                            validators=[_MAX_MINUTES]))
+                StringField(target_field_label(_priority, _target), validators=[_MAX_DURATION]))
 for _row in range(LEVEL_ROWS):
     setattr(ContractForm, f"level{_row}_percent",
             StringField(_l("Stufe %(n)d: Prozent des Ziels", n=_row + 1),

@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from helpdesk import clock
 from helpdesk.extensions import db
+from helpdesk.durations import format_minutes
 from helpdesk.formatting import BERLIN
 from helpdesk.manage import bp
 from helpdesk.manage.sla_forms import (
@@ -154,7 +155,7 @@ def contracts():
             .options(joinedload(SlaPolicy.calendar), joinedload(SlaPolicy.current_version))
         )
     } if ids else {}
-    return render_template("manage/sla_contracts.html", page=page, policies=policies, percent=percent_text)
+    return render_template("manage/sla_contracts.html", page=page, policies=policies)
 
 
 def _render_contract(form: ContractForm, tenant: Tenant, policy: SlaPolicy | None, status: int,
@@ -167,8 +168,8 @@ def _render_contract(form: ContractForm, tenant: Tenant, policy: SlaPolicy | Non
     return render_template(
         "manage/sla_contract_form.html", form=form, tenant=tenant, policy=policy, versions=versions,
         creators=creators, priorities=PRIORITIES, targets=TARGETS, level_rows=LEVEL_ROWS,
-        recipient_labels=RECIPIENT_LABELS, level_errors=list(level_errors), percent=percent_text,
-        has_calendars=len(form.calendar.choices) > 1,
+        recipient_labels=RECIPIENT_LABELS, level_errors=list(level_errors),
+        has_calendars=len(form.calendar.choices) > 1, hours_minutes=format_minutes,
     ), status
 
 
@@ -194,13 +195,16 @@ def contract_edit(tenant_id: int):
         form.load(current.targets if current else {}, current.levels if current else DEFAULT_LEVELS)
     if not form.validate_on_submit():
         return _render_contract(form, tenant, policy, 422 if form.is_submitted() else 200)
+    targets = form.targets()  # hours and minutes as typed -> minutes; unreadable ones marked at their field
+    if targets is None:
+        return _render_contract(form, tenant, policy, 422)
     calendar_id = form.calendar.data or ""
     calendar = db.session.get(Calendar, as_id(calendar_id)) if as_id(calendar_id) else None
     previous_id = policy.current_version_id if policy else None
     try:
         version = sla_admin.save_policy(
             tenant, name=form.name.data, calendar=calendar, compliance_goal=form.compliance_goal.data,
-            targets=form.targets(), levels=form.levels(), actor=current_user._get_current_object(),
+            targets=targets, levels=form.levels(), actor=current_user._get_current_object(),
             now=clock.utcnow(),
         )
     except DomainError as exc:

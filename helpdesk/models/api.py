@@ -40,4 +40,8 @@ class IdempotencyRecord(db.Model):
     status_code: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(500))
+    # What the request created ("ticket", "comment", "attachment") and the ids, comma-separated: committed with the
+    # created rows, so a retry after a crash before the answer was stored can rebuild that answer.
+    resource_type: Mapped[str | None] = mapped_column(String(20))
+    resource_ids: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from email.utils import make_msgid
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,6 +12,12 @@ from helpdesk.extensions import db
 from helpdesk.models.types import UTCDateTime
 
 OUTBOX_STATUSES = ("pending", "sent", "failed")
+MESSAGE_ID_DOMAIN = "helpdesk.ksm"
+
+
+def new_message_id() -> str:
+    """Return a fresh, globally unique Message-ID header value for one outbox row."""
+    return make_msgid(idstring="outbox", domain=MESSAGE_ID_DOMAIN)
 
 
 class OutboxMessage(db.Model):
@@ -36,3 +43,14 @@ class OutboxMessage(db.Model):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # One Message-ID for every try of this email, fixed when it is queued: a copy sent again after a
+    # worker died between the SMTP server's acceptance and the commit carries the same id, so mail
+    # servers and clients can drop it as a duplicate.
+    message_id: Mapped[str | None] = mapped_column(String(200), unique=True, default=new_message_id)
+
+    @property
+    def can_retry(self) -> bool:
+        """Whether a manual "send again" makes sense: tried and failed, or waiting after an error."""
+        if self.status == "failed":
+            return True
+        return self.status == "pending" and self.attempts > 0 and bool(self.last_error)

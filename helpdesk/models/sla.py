@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.clock import utcnow
@@ -123,7 +123,10 @@ class SlaClock(db.Model):
 
 
 class Escalation(db.Model):
-    """An escalation level that fired; unique so each level fires once per clock cycle."""
+    """An escalation level that fired or was skipped; unique so each level fires once per clock cycle.
+
+    A skipped level was superseded by a higher one of the same clock: recorded, nobody emailed.
+    """
 
     __table_args__ = (UniqueConstraint("ticket_id", "target", "cycle", "percent"),)
 
@@ -135,3 +138,4 @@ class Escalation(db.Model):
     percent: Mapped[int] = mapped_column(Integer)
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recipients: Mapped[str] = mapped_column(String(1000), default="")
+    skipped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

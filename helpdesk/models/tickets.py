@@ -72,6 +72,8 @@ class Ticket(db.Model):
     sla_next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # earliest running target: "due soonest"
     sla_breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Checks of this ticket by the sweep that failed in a row; each pushes the next check further back.
+    sla_check_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tenant: Mapped[Tenant] = relationship()
     requester: Mapped[User] = relationship(foreign_keys=[requester_id])
@@ -138,7 +140,18 @@ class TicketEvent(db.Model):
     field: Mapped[str | None] = mapped_column(String(30))
     old_value: Mapped[str | None] = mapped_column(String(255))
     new_value: Mapped[str | None] = mapped_column(String(255))
+    # Text a person typed (a reason, a hand-over note, file names); shown as typed.
     note: Mapped[str | None] = mapped_column(String(500))
+    # A line the system wrote: a code with its values, translated when shown (helpdesk.labels.history_note).
+    note_code: Mapped[str | None] = mapped_column(String(40))
+    note_params: Mapped[dict | None] = mapped_column(db.JSON)
     is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
 
     actor: Mapped[User | None] = relationship()
+
+    @property
+    def shown_note(self) -> str | None:
+        """Return the note as the reader sees it: the code's text in their language, then typed text."""
+        from helpdesk.labels import history_note
+
+        return history_note(self)

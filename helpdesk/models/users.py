@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.clock import utcnow
@@ -31,6 +31,8 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every session and remember cookie (see get_id): raising it ends them all at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     tenant: Mapped[Tenant | None] = relationship()
     teams: Mapped[list[Team]] = relationship(secondary=team_members, back_populates="members")
@@ -43,6 +45,10 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        """Return Flask-Login's alternative id "<id>:<session version>": cookies of an older version no longer load."""
+        return f"{self.id}:{self.session_version or 1}"
 
     def has_role(self, *roles: str) -> bool:
         """Tell whether the user holds one of the given roles."""

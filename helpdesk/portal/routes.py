@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import or_
@@ -17,8 +17,9 @@ from helpdesk.models.users import TENANT_ROLES
 from helpdesk.portal import bp
 from helpdesk.portal.forms import ConfirmForm, NewTicketForm, ReopenForm, ReplyForm
 from helpdesk.services import permissions, queues, tickets
-from helpdesk.services.attachments import storage_path, uploads_from_request
+from helpdesk.services.attachments import send_attachment, uploads_from_request
 from helpdesk.services.errors import DomainError
+from helpdesk.services.ids import page_number
 
 # Filter tabs of the ticket list: key -> statuses shown (None: all).
 STATUS_TABS = {"open": OPEN_STATUSES, "done": ("resolved", "closed"), "all": None}
@@ -80,7 +81,8 @@ def my_tickets():
         selectinload(Ticket.category).selectinload(Category.parent),
         selectinload(Ticket.requester),
     )
-    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = db.paginate(query, page=page_number(request.args.get("page")), per_page=current_app.config["PAGE_SIZE"],
+                       error_out=False)
     return render_template(
         "portal/my_tickets.html", page=page, status_tab=status_tab, scope=scope, text=text,
         is_manager=is_manager, show_requester=scope == "tenant",
@@ -219,11 +221,4 @@ def _first_form_error(form) -> str | None:
 @tenant_role_required
 def attachment(attachment_id: int):
     """Send a file of a visible ticket as a download; 404 for anything not visible."""
-    item = permissions.get_attachment(current_user, attachment_id)
-    path = storage_path(item.storage_key)
-    if not path.is_file():
-        abort(404)
-    response = send_file(path, as_attachment=True, download_name=item.filename, mimetype=item.content_type,
-                         max_age=0)
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return send_attachment(permissions.get_attachment(current_user, attachment_id))

@@ -9,20 +9,21 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import Length, NumberRange, Optional
 
 from helpdesk import clock
 from helpdesk.extensions import db
 from helpdesk.formatting import BERLIN
-from helpdesk.labels import TARGET_LABELS
+from helpdesk.manage.sla_forms import read_targets, show_targets, target_field_label
 from helpdesk.models import Calendar, Tenant
 from helpdesk.models.sla import TARGETS
 from helpdesk.models.tickets import PRIORITIES
 from helpdesk.reports import bp
 from helpdesk.services import whatif
 from helpdesk.services.errors import DomainError
+from helpdesk.services.ids import as_id
 from helpdesk.services.reports import MONTH_NAMES, period_bounds
 
 WHATIF_ROLES = ("service_manager", "admin")
@@ -50,6 +51,8 @@ class WhatIfForm(FlaskForm):
     calendar = SelectField(_l("Geschäftszeiten"), validate_choice=False, coerce=str)
     own_hours = BooleanField(
         _l("Servicezeiten abweichend festlegen (Feiertage und Schließtage bleiben die des Kalenders)"))
+    # The tenant whose contract the proposal fields were filled from: another tenant starts afresh.
+    basis = HiddenField()
 
     def fill_choices(self, tenants, calendars) -> None:
         """Offer the tenants and calendars (and the around-the-clock option)."""
@@ -58,16 +61,26 @@ class WhatIfForm(FlaskForm):
             C(whatif.AROUND_THE_CLOCK, _l("rund um die Uhr (24/7, ohne Feiertage)"))]
 
     def target_field(self, priority: int, target: str):
-        """Return the minutes field of one priority and target."""
+        """Return the duration field of one priority and target."""
         return self[f"p{priority}_{target}"]
 
     def day_fields(self) -> list:
         """Return the seven weekday fields, Monday first."""
         return [self[f"day{weekday}"] for weekday in range(7)]
 
-    def targets(self) -> dict:
-        """Return the proposed minutes as typed, shaped like SlaPolicyVersion.targets."""
-        return {str(p): {t: (self.target_field(p, t).data or "").strip() for t in TARGETS} for p in PRIORITIES}
+    def targets(self) -> dict | None:
+        """Return the proposed targets in minutes (None after marking unreadable entries at their fields)."""
+        return read_targets(self)
+
+    def starts_afresh(self, tenant: Tenant) -> bool:
+        """Tell whether the proposal must be filled from the tenant's contract instead of taken as sent.
+
+        It is when the fields were filled for another tenant, or when no target was sent at all (the
+        first look at a tenant, or a link with only the tenant).
+        """
+        if self.basis.data:
+            return self.basis.data != str(tenant.id)
+        return not any((self.target_field(p, t).data or "").strip() for p in PRIORITIES for t in TARGETS)
 
     def period(self) -> tuple:
         """Return [start, end) and the label of the chosen period; raise DomainError if incomplete."""
@@ -83,8 +96,8 @@ class WhatIfForm(FlaskForm):
 for _priority in PRIORITIES:
     for _target in TARGETS:
         setattr(WhatIfForm, f"p{_priority}_{_target}",
-                StringField(_l("P%(p)s %(target)s (Minuten)", p=_priority, target=TARGET_LABELS[_target]),
-                            validators=[Length(max=9, message=_l("Höchstens 9 Ziffern."))]))
+                StringField(target_field_label(_priority, _target),
+                            validators=[Length(max=40, message=_l("Höchstens 40 Zeichen."))]))
 for _day in range(7):
     setattr(WhatIfForm, f"day{_day}", StringField(WEEKDAY_NAMES[_day],
                                                   validators=[Length(max=200, message=_l("Höchstens 200 Zeichen."))]))
@@ -115,8 +128,8 @@ def whatif_view():
     form = WhatIfForm(request.args if submitted else None)
     form.fill_choices(tenants, calendars)
     tenant = None
-    if form.tenant.data and str(form.tenant.data).isdigit():
-        tenant = db.session.get(Tenant, int(form.tenant.data))
+    if as_id(form.tenant.data):
+        tenant = db.session.get(Tenant, as_id(form.tenant.data))
     if not submitted or tenant is None:
         year, month = _previous_month(now.astimezone(BERLIN).date())
         form.year.data, form.month.data = year, str(month)
@@ -127,18 +140,27 @@ def whatif_view():
     if "year" not in request.args:
         form.year.data, month = _previous_month(now.astimezone(BERLIN).date())
         form.month.data = str(month)
-    if "calendar" not in request.args:
-        # First look at a tenant: start from its own contract, so only the changes need typing.
-        defaults = whatif.proposal_defaults(tenant)
-        for name, value in defaults.items():
-            form[name].data = value
+    starting = whatif.contract_start(tenant) if form.starts_afresh(tenant) else None
+    if starting is not None:
+        # Start from the tenant's own contract, so submitting it unchanged shows the real figures.
+        show_targets(form, starting["targets"])
+        form.calendar.data = starting["calendar"]
+        for weekday, field in enumerate(form.day_fields()):
+            field.data = starting["hours"][weekday]
+        form.own_hours.data = False
+    form.basis.data = str(tenant.id)
+    context = {"form": form, "tenant": tenant, "starting": starting, "priorities": PRIORITIES, "targets": TARGETS}
+    if starting is not None and not starting["has_contract"]:
+        return render_template("reports/whatif.html", result=None, **context), 200
     result = None
     status = 200
-    if form.validate():
+    valid = form.validate()  # first: validate() resets the fields' errors
+    targets = form.targets()
+    if valid and targets is not None:
         try:
             start, end, label = form.period()
             proposal = whatif.make_proposal(
-                form.targets(), form.calendar.data,
+                targets, form.calendar.data,
                 {d: f.data or "" for d, f in enumerate(form.day_fields())} if form.own_hours.data else None,
             )
             result = whatif.what_if(tenant, start, end, proposal, now=now, label=label)
@@ -147,6 +169,5 @@ def whatif_view():
             status = 422
     else:
         status = 422
-    return render_template("reports/whatif.html", form=form, result=result, tenant=tenant, priorities=PRIORITIES,
-                           targets=TARGETS), status
+    return render_template("reports/whatif.html", result=result, **context), status
 

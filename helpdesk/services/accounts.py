@@ -1,12 +1,17 @@
-"""User accounts: password hashing (argon2), authentication, creation and validation."""
+"""User accounts: password hashing (argon2) and policy (zxcvbn), authentication, sessions, creation and validation."""
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from zxcvbn import zxcvbn
 
 from helpdesk.extensions import db
 from helpdesk.models import Team, Tenant, User
@@ -14,6 +19,34 @@ from helpdesk.models.users import ROLES, TENANT_ROLES
 from helpdesk.services.errors import DomainError
 
 MIN_PASSWORD_LENGTH = 10
+# zxcvbn's scale 0..4; 3 = "safely unguessable" (about 10^8 guesses and more), its authors' advice for accounts.
+MIN_PASSWORD_SCORE = 3
+ZXCVBN_MAX_LENGTH = 72  # zxcvbn refuses longer input; past 72 characters the start decides
+# Words an attacker of this helpdesk tries first: its own names, the region and German password classics.
+SITE_WORDS = (
+    "ksm", "kommunalservice", "mecklenburg", "vorpommern", "helpdesk", "servicedesk", "support", "ticket",
+    "schwerin", "ludwigslust", "parchim", "passwort", "kennwort", "password", "geheim", "willkommen", "hallo",
+    "admin", "sommer", "winter", "herbst", "fruehling", "frühling", "januar", "februar", "maerz", "märz", "april",
+    "juni", "juli", "august", "september", "oktober", "november", "dezember", "montag", "freitag", "deutschland",
+)
+# zxcvbn's warnings are English: say the same in German (an unknown warning falls back to our own reasons).
+ZXCVBN_WARNINGS = {
+    "Straight rows of keys are easy to guess.": _l("Tastaturreihen wie „qwertz“ sind leicht zu erraten."),
+    "Short keyboard patterns are easy to guess.": _l("Kurze Tastaturmuster sind leicht zu erraten."),
+    'Repeats like "aaa" are easy to guess.': _l("Wiederholungen wie „aaa“ sind leicht zu erraten."),
+    'Repeats like "abcabcabc" are only slightly harder to guess than "abc".':
+        _l("Wiederholungen wie „abcabcabc“ sind kaum schwerer zu erraten als „abc“."),
+    'Sequences like "abc" or "6543" are easy to guess.': _l("Folgen wie „abc“ oder „6543“ sind leicht zu erraten."),
+    "Recent years are easy to guess.": _l("Jahreszahlen der letzten Jahre sind leicht zu erraten."),
+    "Dates are often easy to guess.": _l("Jahreszahlen und Datumsangaben sind leicht zu erraten."),
+    "This is a top-10 common password.": _l("Es gehört zu den zehn häufigsten Passwörtern."),
+    "This is a top-100 common password.": _l("Es gehört zu den hundert häufigsten Passwörtern."),
+    "This is a very common password.": _l("Es ist ein sehr häufiges Passwort."),
+    "This is similar to a commonly used password.": _l("Es ähnelt einem häufig verwendeten Passwort."),
+    "A word by itself is easy to guess.": _l("Ein einzelnes Wort ist leicht zu erraten."),
+    "Names and surnames by themselves are easy to guess.": _l("Vor- und Nachnamen allein sind leicht zu erraten."),
+    "Common names and surnames are easy to guess.": _l("Häufige Vor- und Nachnamen sind leicht zu erraten."),
+}
 _hashers: dict[tuple, PasswordHasher] = {}
 
 
@@ -83,21 +116,80 @@ def authenticate(email: str, password: str, now) -> User | None:
     return user
 
 
-def validate_password(password: str) -> None:
-    """Raise DomainError unless the password is long enough."""
+def _personal_words(user_inputs: Iterable[str | None]) -> list[str]:
+    """Return the user's values and their pieces ("anna.schulz@lup.example" -> anna.schulz, anna, schulz, lup ...)."""
+    words: set[str] = set()
+    for value in user_inputs:
+        value = (value or "").strip().lower()
+        if not value:
+            continue
+        words.update({value, value.partition("@")[0]})
+        words.update(re.split(r"[^\w]+|_", value))
+    return sorted((word for word in words if len(word) >= 3), key=len, reverse=True)
+
+
+def _weakness(password: str, personal: list[str]) -> str | None:
+    """Return why zxcvbn finds the password guessable (German), or None when it is strong enough."""
+    checked = password[:ZXCVBN_MAX_LENGTH]
+    result = zxcvbn(checked, user_inputs=[*personal, *SITE_WORDS])
+    # The user's own name and address count as known to an attacker: what is left without them must hold too.
+    rest = checked
+    for word in personal:
+        rest = re.sub(re.escape(word), "", rest, flags=re.IGNORECASE)
+    if rest != checked and (not rest or zxcvbn(rest, user_inputs=list(SITE_WORDS))["score"] < MIN_PASSWORD_SCORE):
+        return _("Es enthält Ihren Namen, Ihre E-Mail-Adresse oder einen Teil davon.")
+    if result["score"] >= MIN_PASSWORD_SCORE:
+        return None
+    matches = result["sequence"]
+    if any(m.get("dictionary_name") == "user_inputs" and m.get("matched_word") in personal for m in matches):
+        return _("Es enthält Ihren Namen, Ihre E-Mail-Adresse oder einen Teil davon.")
+    warning = ZXCVBN_WARNINGS.get(result["feedback"]["warning"])
+    if warning is not None:
+        return str(warning)
+    if any(m.get("dictionary_name") == "user_inputs" for m in matches):
+        return _("Es enthält ein Wort, das Angreifer zuerst versuchen, etwa „Passwort“, eine Jahreszeit oder "
+                 "den Namen dieses Dienstes.")
+    if any(m.get("pattern") in ("date", "regex") for m in matches):
+        return _("Jahreszahlen und Datumsangaben sind leicht zu erraten.")
+    return _("Es ist zu kurz oder folgt einem bekannten Muster.")
+
+
+def validate_password(password: str, user_inputs: Iterable[str | None] = ()) -> None:
+    """Raise DomainError unless the password is long enough and hard to guess, also from the user's name and email."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise DomainError(
             _("Das Passwort muss mindestens %(n)d Zeichen lang sein.", n=MIN_PASSWORD_LENGTH),
             field="password",
         )
+    reason = _weakness(password, _personal_words(user_inputs))
+    if reason is not None:
+        raise DomainError(
+            _("Dieses Passwort ist zu leicht zu erraten: %(reason)s %(tip)s", reason=reason,
+              tip=_("Wählen Sie besser mehrere ungewöhnliche Wörter, etwa einen kurzen Satz.")),
+            field="password",
+        )
+
+
+def end_sessions(user: User) -> None:
+    """Raise the user's session version: every session and remember cookie issued before stops working (no commit)."""
+    if user.id is not None:
+        # In SQL, so two concurrent ends cannot both write the same next version.
+        user.session_version = User.session_version + 1
+
+
+def log_out(user: User) -> None:
+    """End all of the user's sessions: a copy of this browser's cookies taken before must not log in afterwards."""
+    end_sessions(user)
+    db.session.commit()
 
 
 def change_password(user: User, current: str, new: str) -> None:
-    """Set a new password after checking the current one."""
+    """Set a new password after checking the current one; end every session (the caller renews its own)."""
     if not check_password(user, current):
         raise DomainError(_("Das aktuelle Passwort ist falsch."), field="current_password")
-    validate_password(new)
+    validate_password(new, user_inputs=[user.email, user.name])
     user.password_hash = hash_password(new)
+    end_sessions(user)
     db.session.commit()
 
 
@@ -143,8 +235,10 @@ def save_user(
     user = user or User()
     email = _check_user_fields(user, email=email, name=name, role=role, tenant=tenant)
     if creating or password:
-        validate_password(password or "")
+        validate_password(password or "", user_inputs=[email, name])
         user.password_hash = hash_password(password)
+    if not creating and (password or (user.active and not active)):
+        end_sessions(user)  # a new password or a deactivation ends every session, also remembered ones
     user.email, user.name, user.role = email, name.strip(), role
     user.tenant = tenant
     user.active = active

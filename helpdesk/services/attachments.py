@@ -6,14 +6,21 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app
+from flask import Response, current_app, send_file
 from flask_babel import gettext as _
 from sqlalchemy import event
 from werkzeug.utils import secure_filename
 
 from helpdesk.extensions import db
 from helpdesk.models import Attachment, Comment, Ticket, User
-from helpdesk.services.errors import DomainError
+from helpdesk.services.errors import DomainError, NotFound
+
+# Types a browser only displays, never runs; every other type (HTML, SVG, XHTML, XML, JavaScript, ...) could run
+# script in the helpdesk's origin and is sent as an opaque download instead.
+PASSIVE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain",
+                           "text/csv"})
+# Even if a browser shows the file anyway, it runs in a unique origin without scripts, forms or plugins.
+DOWNLOAD_POLICY = "sandbox; default-src 'none'"
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,24 @@ def validate_uploads(uploads: list[Upload]) -> None:
 def storage_path(storage_key: str) -> Path:
     """Return where the bytes of an attachment live."""
     return Path(current_app.config["ATTACHMENT_DIR"]) / storage_key[:2] / storage_key
+
+
+def served_type(content_type: str | None) -> str:
+    """Return the type to send a stored file as: its own if passive, else application/octet-stream."""
+    mimetype = (content_type or "").split(";", 1)[0].strip().lower()
+    return mimetype if mimetype in PASSIVE_TYPES else "application/octet-stream"
+
+
+def send_attachment(item: Attachment) -> Response:
+    """Send a visible attachment as a download that no browser runs; raise NotFound if its bytes are gone."""
+    path = storage_path(item.storage_key)
+    if not path.is_file():
+        raise NotFound(_("Datei nicht gefunden."))
+    response = send_file(path, mimetype=served_type(item.content_type), as_attachment=True,
+                         download_name=item.filename, max_age=0)
+    response.headers["Content-Security-Policy"] = DOWNLOAD_POLICY
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def store_uploads(

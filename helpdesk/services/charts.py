@@ -6,8 +6,11 @@ lines use presentation attributes (fill=, stroke=), which a CSP of style-src 'se
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from markupsafe import Markup, escape
+
+from helpdesk.formatting import number, percent
 
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 44, 16, 30, 36
@@ -19,10 +22,6 @@ PRIORITY_COLOURS = {1: "#b3261e", 2: "#d9534f", 3: "#c79100", 4: "#5b6475"}
 def _text(value) -> str:
     """Escape any value for use inside an SVG element or attribute."""
     return str(escape(str(value)))
-
-
-def _number(value: float, digits: int = 0) -> str:
-    return f"{value:.{digits}f}".replace(".", ",")
 
 
 def _frame(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
@@ -41,14 +40,15 @@ def _plot_area() -> tuple[float, float, float, float]:
     return LEFT, TOP, WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
 
-def _y_axis(maximum: float, steps: int, suffix: str = "") -> list[str]:
+def _y_axis(maximum: float, steps: int, label: Callable[[float], str] = number) -> list[str]:
+    """Draw the grid lines with their values, written by `label` in the reader's language."""
     x0, y0, width, height = _plot_area()
     parts = []
     for step in range(steps + 1):
         value = maximum * step / steps
         y = y0 + height - height * step / steps
         parts.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + width}" y2="{y:.1f}" stroke="#d8dde6" stroke-width="1"/>')
-        parts.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{_text(_number(value))}{_text(suffix)}</text>')
+        parts.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{_text(label(value))}</text>')
     return parts
 
 
@@ -78,7 +78,7 @@ def compliance_trend(chart_id: str, labels: list[str], series: list[tuple[str, s
     """
     x0, y0, width, height = _plot_area()
     slot = width / max(len(labels), 1)
-    body = _y_axis(100, 4, " %") + _x_labels(labels)
+    body = _y_axis(100, 4, lambda value: percent(value, 0)) + _x_labels(labels)
 
     def y_of(value: float) -> float:
         return y0 + height - height * max(0.0, min(100.0, value)) / 100
@@ -96,13 +96,13 @@ def compliance_trend(chart_id: str, labels: list[str], series: list[tuple[str, s
                 continue
             segment.append(f"{x0 + slot * (i + 0.5):.1f},{y_of(value):.1f}")
             body.append(f'<circle cx="{x0 + slot * (i + 0.5):.1f}" cy="{y_of(value):.1f}" r="3" fill="{colour}">'
-                        f'<title>{_text(labels[i])}: {_text(_number(value, 1))} %</title></circle>')
+                        f'<title>{_text(labels[i])}: {_text(percent(value))}</title></circle>')
         for points in segments:
             if len(points) > 1:
                 body.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="{colour}" stroke-width="2"/>')
     legend = [(label, colour, False) for label, colour, _values in series]
     if goal is not None:
-        legend.append((goal_label or f"{_number(goal, 1)} %", RED, True))
+        legend.append((goal_label or percent(goal), RED, True))
     return _frame(chart_id, title, desc, body + _legend(legend))
 
 
@@ -131,7 +131,7 @@ def bars(chart_id: str, labels: list[str], series: list[tuple[str, str, list[int
             x = x0 + slot * i + slot * 0.1 + bar * s
             body.append(f'<rect x="{x:.1f}" y="{y0 + height - bar_height:.1f}" width="{bar * 0.92:.1f}" '
                         f'height="{bar_height:.1f}" fill="{colour}"><title>{_text(labels[i])}, {_text(name)}: '
-                        f'{_text(value)}</title></rect>')
+                        f'{_text(number(value))}</title></rect>')
     legend = _legend([(name, colour, False) for name, colour, _values in series]) if len(series) > 1 else []
     return _frame(chart_id, title, desc, body + legend)
 
@@ -146,7 +146,7 @@ def report_charts(report) -> dict[str, Markup]:
     result = {}
     if report.trend:
         months = f"{report.trend[0]['long_label']} – {report.trend[-1]['long_label']}"
-        goal_text = _("Vertragsziel %(goal)s %%", goal=_number(report.goal, 1)) if report.goal is not None else ""
+        goal_text = _("Vertragsziel %(goal)s", goal=percent(report.goal)) if report.goal is not None else ""
         result["trend"] = compliance_trend(
             "chart-trend", labels,
             [(_("Erstreaktion"), BLUE, [row["first_response_rate"] for row in report.trend]),

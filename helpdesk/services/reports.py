@@ -542,7 +542,14 @@ def csv_safe(value):
 
 
 def _csv_text(rows: list[list]) -> str:
-    """Return rows as CSV for German Excel: ';' separated, UTF-8 with a byte order mark."""
+    """Return rows as CSV for German Excel: ';' separated, UTF-8 with a byte order mark.
+
+    The file format is the same for every reader (decimal comma too), unlike the pages, which
+    follow the reader's language: how a spreadsheet splits and reads a CSV depends on the regional
+    settings of the computer it is opened on, not on the language chosen in the helpdesk, and
+    the member authorities' computers are set to German. One format also keeps the columns
+    stable for whatever reads the exports automatically. Only the labels are translated.
+    """
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")

@@ -7,10 +7,10 @@ escalation records and their emails in one transaction.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
-from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 import sla
@@ -24,11 +24,17 @@ log = logging.getLogger(__name__)
 
 TRACKED_AT_START = ("first_response", "resolution")
 DEFAULT_HOURS = {str(d): [["07:00", "16:00"]] for d in range(4)} | {"4": [["07:00", "13:00"]]}
+# "assignee" is the assignee or, while the ticket is unassigned, the team lead: a warning for
+# nobody in particular must not reach every member of the team.
 DEFAULT_LEVELS = [
     {"percent": 75, "recipients": ["assignee"], "business_hours_only": True},
-    {"percent": 100, "recipients": ["team_lead"], "business_hours_only": False},
-    {"percent": 150, "recipients": ["service_manager", "tenant_contact"], "business_hours_only": False},
+    {"percent": 100, "recipients": ["team_lead", "service_manager"], "business_hours_only": False},
+    {"percent": 150, "recipients": ["team_lead", "service_manager", "tenant_contact"], "business_hours_only": False},
 ]
+# The sweep works until no ticket is due, for at most this long per run (a backlog after downtime
+# is spread over runs); a ticket whose check fails is retried after 1, 2, 4 … at most 60 minutes.
+SWEEP_BUDGET_SECONDS = 120
+RETRY_MAX_MINUTES = 60
 
 _calendar_cache: dict[tuple, sla.BusinessCalendar] = {}
 
@@ -101,9 +107,10 @@ def _open_clock(ticket: Ticket, target: str) -> SlaClock | None:
 
 
 def _history(ticket: Ticket, kind: str, now: datetime, *, target: str, note: str | None = None,
-             actor: User | None = None) -> None:
+             actor: User | None = None, note_code: str | None = None) -> None:
     db.session.add(TicketEvent(ticket_id=ticket.id, actor_id=actor.id if actor else None, created_at=now,
-                               kind=kind, field="sla", new_value=target, note=note, is_internal=True))
+                               kind=kind, field="sla", new_value=target, note=note, note_code=note_code,
+                               is_internal=True))
 
 
 def _start(ticket: Ticket, version: SlaPolicyVersion, cal, target: str, cycle: int, now: datetime) -> SlaClock | None:
@@ -143,22 +150,25 @@ def breach_moment(due_at: datetime, cal: sla.BusinessCalendar) -> datetime:
     return cal.next_open(due_at)
 
 
-def _evaluate(clock: sla.TargetClock, levels, fired: frozenset[int], now: datetime, cal) -> tuple[list, datetime | None]:
-    """Return the levels to fire now and the next moment to look again.
+def _evaluate(clock: sla.TargetClock, levels, fired: frozenset[int], now: datetime,
+              cal) -> tuple[tuple, tuple, datetime | None]:
+    """Return the level to send now, the lower levels to record as skipped and the next moment to look again.
 
     Levels of 100 % and more fire only once the target is really exceeded (breach_moment), so
-    a breach email never goes out for a ticket that can still be answered in time.
+    a breach email never goes out for a ticket that can still be answered in time. Of the levels
+    ready together only the highest is sent (sla.supersede): no warning after a breach email.
     """
     evaluation = sla.evaluate_levels(clock, levels, fired, now, cal)
     breached = clock.breached(now, cal)
-    fire = [level for level in evaluation.due if level.percent < 100 or breached]
+    ready = [level for level in evaluation.due if level.percent < 100 or breached]
+    send, skip = sla.supersede(ready, evaluation.waiting, fired)
     moments = [evaluation.next_check_at]
     if not breached and clock.is_running:
         due = clock.due_at(cal)
         if due is not None:
             moments.append(cal.add(due, timedelta(seconds=1)))
     moments = [m for m in moments if m is not None]
-    return fire, (min(moments) if moments else None)
+    return send, skip, (min(moments) if moments else None)
 
 
 def start_clocks(ticket: Ticket, now: datetime) -> None:
@@ -229,7 +239,7 @@ def on_status_change(ticket: Ticket, old: str, new: str, now: datetime) -> None:
         _store(resolution, _domain(resolution).reopen(now), cal)
         resolution.outcome = None
         resolution.decided_at = None
-        _history(ticket, "sla_resumed", now, target="resolution", note=_("Wiedereröffnet"))
+        _history(ticket, "sla_resumed", now, target="resolution", note_code="reopened")
     refresh(ticket, now)
 
 
@@ -274,8 +284,8 @@ def refresh(ticket: Ticket, now: datetime) -> None:
             continue
         clock = _domain(row)
         dues[row.target] = row.due_at
-        fire, later = _evaluate(clock, levels, _fired(row), now, cal)
-        moment = now if fire else later
+        send, skip, later = _evaluate(clock, levels, _fired(row), now, cal)
+        moment = now if send or skip else later
         if moment is not None and (next_check is None or moment < next_check):
             next_check = moment
     ticket.first_response_due_at = dues["first_response"]
@@ -285,13 +295,22 @@ def refresh(ticket: Ticket, now: datetime) -> None:
     ticket.sla_next_check_at = max(next_check, now) if next_check else None
 
 
+def _team_leads(ticket: Ticket) -> list[User]:
+    """Return the team's lead, or its members with the team lead role when no lead is set."""
+    if ticket.team.lead is not None:
+        return [ticket.team.lead]
+    return [member for member in ticket.team.members if member.role == "team_lead"]
+
+
 def _recipients(ticket: Ticket, roles: tuple[str, ...]) -> list[User]:
     people: dict[int, User] = {}
     for role in roles:
         if role == "assignee":
-            found = [ticket.assignee] if ticket.assignee else list(ticket.team.members)
+            # Nobody in particular works on an unassigned ticket: its lead is told, not every member.
+            assignee = ticket.assignee
+            found = [assignee] if assignee is not None and assignee.active else _team_leads(ticket)
         elif role == "team_lead":
-            found = [ticket.team.lead] if ticket.team.lead else []
+            found = _team_leads(ticket)
         elif role == "service_manager":
             found = list(db.session.scalars(select(User).where(User.role == "service_manager", User.active.is_(True))))
         elif role == "tenant_contact":
@@ -305,11 +324,31 @@ def _recipients(ticket: Ticket, roles: tuple[str, ...]) -> list[User]:
     return list(people.values())
 
 
+def bounded_list(items: list[str], width: int) -> str:
+    """Join items with ", " in at most `width` characters, ending "… (+12)" for those left out."""
+    text = ", ".join(items)
+    if len(text) <= width:
+        return text
+    shown = []
+    for item in items:
+        candidate = ", ".join([*shown, item]) + f" … (+{len(items) - len(shown) - 1})"
+        if len(candidate) > width:
+            break
+        shown.append(item)
+    rest = f"… (+{len(items) - len(shown)})"
+    return (", ".join(shown) + " " + rest if shown else rest)[:width]
+
+
+def _column_length(column) -> int:
+    return column.property.columns[0].type.length
+
+
 def _escalate(ticket: Ticket, row: SlaClock, level: sla.EscalationLevel, clock: sla.TargetClock, cal, now: datetime) -> bool:
     recipients = _recipients(ticket, level.recipients)
+    addresses = [u.email for u in recipients]
     escalation = Escalation(ticket_id=ticket.id, clock_id=row.id, target=row.target, cycle=row.cycle,
                             percent=level.percent, fired_at=now,
-                            recipients=", ".join(u.email for u in recipients)[:1000])
+                            recipients=bounded_list(addresses, _column_length(Escalation.recipients)))
     try:
         with db.session.begin_nested():
             db.session.add(escalation)
@@ -324,13 +363,30 @@ def _escalate(ticket: Ticket, row: SlaClock, level: sla.EscalationLevel, clock: 
             level=level, target=row.target, due_at=row.due_at or row.breached_at,
             over=over if over > timedelta(0) else None, percent_used=round(clock.percent_used(now, cal)),
         )
-    _history(ticket, "sla_escalation", now, target=row.target,
-             note=f"{level.percent} % → {escalation.recipients or '-'}")
+    # The note names the recipients without words, so it reads the same in every language;
+    # bounded because a level may reach dozens of people and the column holds 500 characters.
+    prefix = f"{level.percent} % → "
+    note = bounded_list(addresses, _column_length(TicketEvent.note) - len(prefix)) or "-"
+    _history(ticket, "sla_escalation", now, target=row.target, note=prefix + note)
+    return True
+
+
+def _skip(ticket: Ticket, row: SlaClock, level: sla.EscalationLevel, now: datetime) -> bool:
+    """Record a level superseded by a higher one as skipped: it counts as done, nobody is emailed."""
+    skipped = Escalation(ticket_id=ticket.id, clock_id=row.id, target=row.target, cycle=row.cycle,
+                         percent=level.percent, fired_at=now, recipients="", skipped=True)
+    try:
+        with db.session.begin_nested():
+            db.session.add(skipped)
+            db.session.flush()
+    except IntegrityError:
+        return False  # another worker recorded this level already
+    _history(ticket, "sla_escalation_skipped", now, target=row.target, note=f"{level.percent} %")
     return True
 
 
 def check_ticket(ticket: Ticket, now: datetime) -> int:
-    """Record breaches and fire due escalation levels of one ticket; return levels fired."""
+    """Record breaches, skip superseded levels and fire due escalation levels of one ticket; return levels fired."""
     context = _context(ticket)
     if context is None:
         ticket.sla_next_check_at = None
@@ -346,36 +402,79 @@ def check_ticket(ticket: Ticket, now: datetime) -> int:
             row.breached_at = breach_moment(clock.due_at(cal), cal)
             ticket.sla_breached = True
             _history(ticket, "sla_breach", now, target=row.target)
-        fire, _later = _evaluate(clock, levels, _fired(row), now, cal)
-        for level in fire:
+        send, skip, _later = _evaluate(clock, levels, _fired(row), now, cal)
+        for level in skip:
+            _skip(ticket, row, level, now)
+        for level in send:
             fired_count += _escalate(ticket, row, level, clock, cal, now)
     refresh(ticket, now)
     return fired_count
 
 
-def sweep(now: datetime, limit: int = 500) -> dict[str, int]:
-    """Check the tickets whose next SLA check has come, one row-locked ticket per transaction."""
-    counts = {"tickets": 0, "escalations": 0}
-    for _attempt in range(limit):
-        ticket = db.session.scalar(
-            select(Ticket)
-            .where(Ticket.sla_next_check_at <= now)
-            .order_by(Ticket.sla_next_check_at, Ticket.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
+def retry_delay(failures: int) -> timedelta:
+    """Return how long a ticket whose check failed `failures` times in a row waits: 1, 2, 4 … 60 minutes."""
+    return timedelta(minutes=min(2 ** min(max(failures, 1) - 1, 10), RETRY_MAX_MINUTES))
+
+
+def _due_ticket(now: datetime) -> Ticket | None:
+    return db.session.scalar(
+        select(Ticket)
+        .where(Ticket.sla_next_check_at <= now)
+        .order_by(Ticket.sla_next_check_at, Ticket.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _postpone(ticket_id: int, number: str, now: datetime) -> None:
+    """Count a failed check of a ticket and move its next check back, in a transaction of its own."""
+    failures = (db.session.scalar(
+        select(Ticket.sla_check_failures).where(Ticket.id == ticket_id).with_for_update()) or 0) + 1
+    delay = retry_delay(failures)
+    db.session.execute(update(Ticket).where(Ticket.id == ticket_id).values(
+        sla_check_failures=failures, sla_next_check_at=now + delay))
+    db.session.commit()
+    log.error("sla sweep: ticket %s failed %d time(s) in a row, next check in %d min",
+              number, failures, delay.total_seconds() // 60)
+
+
+def sweep(now: datetime, limit: int | None = None,
+          budget_seconds: float | None = SWEEP_BUDGET_SECONDS) -> dict[str, int]:
+    """Check every ticket whose next SLA check has come, one row-locked ticket per transaction.
+
+    Runs until no ticket is due (each is checked at most once: its next check moves past `now`),
+    `limit` tickets were taken or `budget_seconds` of wall time are used. A ticket whose check
+    raises is rolled back, logged with its number and retried later with a growing delay; the
+    sweep goes on with the next one, so one broken ticket never holds up the others.
+    """
+    counts = {"tickets": 0, "escalations": 0, "failed": 0}
+    deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
+    while limit is None or counts["tickets"] + counts["failed"] < limit:
+        if deadline is not None and time.monotonic() > deadline:
+            log.warning("sla sweep: time budget of %s s used up; the rest follows in the next run", budget_seconds)
+            break
+        ticket = _due_ticket(now)
         if ticket is None:
             break
+        ticket_id, number = ticket.id, ticket.number
         try:
-            counts["escalations"] += check_ticket(ticket, now)
+            fired = check_ticket(ticket, now)
             if ticket.sla_next_check_at is not None and ticket.sla_next_check_at <= now:
                 ticket.sla_next_check_at = now + timedelta(minutes=1)  # never spin on one ticket
+            ticket.sla_check_failures = 0
             db.session.commit()
         except Exception:
             db.session.rollback()
-            log.exception("sla sweep failed on ticket %s", ticket.id)
-            raise
+            log.exception("sla sweep: check of ticket %s failed", number)
+            counts["failed"] += 1
+            try:
+                _postpone(ticket_id, number, now)
+            except Exception:
+                db.session.rollback()  # the database itself is in trouble: let the worker log and retry
+                raise
+            continue
         counts["tickets"] += 1
+        counts["escalations"] += fired
     return counts
 
 

@@ -29,13 +29,19 @@ STAFF_TRANSITIONS = {
 
 
 def record(ticket: Ticket, actor: User | None, kind: str, now: datetime, *, field: str | None = None,
-           old=None, new=None, note: str | None = None, internal: bool = False) -> TicketEvent:
-    """Add one history line to the ticket."""
+           old=None, new=None, note: str | None = None, note_code: str | None = None,
+           note_params: dict | None = None, internal: bool = False) -> TicketEvent:
+    """Add one history line to the ticket.
+
+    `note` is text as a person typed it (shown as is); a line the system writes names a
+    `note_code` of helpdesk.labels.HISTORY_NOTES with its `note_params` (JSON values), and is
+    translated into the reader's language when shown.
+    """
     event = TicketEvent(
         ticket_id=ticket.id, actor_id=actor.id if actor else None, created_at=now, kind=kind,
         field=field, old_value=None if old is None else str(old)[:255],
         new_value=None if new is None else str(new)[:255], note=(note or None) and note[:500],
-        is_internal=internal,
+        note_code=note_code, note_params=note_params or None, is_internal=internal,
     )
     db.session.add(event)
     return event
@@ -117,12 +123,16 @@ def create_ticket(
     )
     db.session.add(ticket)
     db.session.flush()
-    record(ticket, actor, "created", now, new=channel,
-           note=None if actor is requester else _("Erfasst von %(name)s", name=actor.name))
-    record(ticket, None, "field", now, field="priority", new=priority,
-           note=_("aus Auswirkung × Dringlichkeit"))
-    record(ticket, None, "field", now, field="team", new=team.name,
-           note=_("Regel: %(rule)s", rule=rule.name) if rule else _("Standardteam"), internal=rule is not None)
+    if actor is requester:
+        record(ticket, actor, "created", now, new=channel)
+    else:
+        record(ticket, actor, "created", now, new=channel, note_code="created_by", note_params={"name": actor.name})
+    record(ticket, None, "field", now, field="priority", new=priority, note_code="priority_from_matrix")
+    if rule is not None:
+        record(ticket, None, "field", now, field="team", new=team.name, note_code="routing_rule",
+               note_params={"rule": rule.name}, internal=True)
+    else:
+        record(ticket, None, "field", now, field="team", new=team.name, note_code="default_team")
     if uploads:
         store_uploads(uploads, ticket=ticket, uploader=actor, comment=None, internal=False)
         record(ticket, actor, "attachment", now, note=", ".join(u.filename for u in uploads))
@@ -133,7 +143,8 @@ def create_ticket(
     return ticket
 
 
-def _set_status(ticket: Ticket, actor: User | None, status: str, now: datetime, note: str | None = None) -> None:
+def _set_status(ticket: Ticket, actor: User | None, status: str, now: datetime, note: str | None = None,
+                note_code: str | None = None, note_params: dict | None = None) -> None:
     old = ticket.status
     if old == status:
         return
@@ -145,7 +156,8 @@ def _set_status(ticket: Ticket, actor: User | None, status: str, now: datetime, 
     elif old in ("resolved", "closed"):
         ticket.resolved_at = None
         ticket.closed_at = None
-    record(ticket, actor, "field", now, field="status", old=old, new=status, note=note)
+    record(ticket, actor, "field", now, field="status", old=old, new=status, note=note, note_code=note_code,
+           note_params=note_params)
     _touch(ticket, now)
     sla_clocks.on_status_change(ticket, old, status, now)
 
@@ -200,10 +212,10 @@ def reply(
     else:
         # The requester answered: a question was answered or a solution was not enough.
         if ticket.status == "pending":
-            _set_status(ticket, actor, "open", now, note=_("Antwort der anfragenden Person"))
+            _set_status(ticket, actor, "open", now, note_code="requester_answered")
         elif ticket.status == "resolved":
             ticket.reopen_count += 1
-            _set_status(ticket, actor, "open", now, note=_("Wiedereröffnet durch Antwort"))
+            _set_status(ticket, actor, "open", now, note_code="reopened_by_reply")
         sla_clocks.on_requester_message(ticket, now)
         if ticket.assignee and ticket.assignee_id != actor.id:
             notifications.queue_email(ticket.assignee, "requester_reply", now=now, ticket=ticket, comment=comment)
@@ -238,9 +250,11 @@ def reopen(actor: User, ticket: Ticket, now: datetime, reason: str | None = None
     if ticket.status != "resolved":
         raise DomainError(_("Nur gelöste Tickets können wiedereröffnet werden."))
     ticket.reopen_count += 1
-    _set_status(ticket, actor, "open", now, note=(reason or "").strip() or _("Wiedereröffnet"))
-    if (reason or "").strip():
-        db.session.add(Comment(ticket_id=ticket.id, author_id=actor.id, body=reason.strip(), created_at=now))
+    reason = (reason or "").strip()
+    # A reason the person typed is kept as typed; without one the line says "reopened" in the reader's language.
+    _set_status(ticket, actor, "open", now, note=reason or None, note_code=None if reason else "reopened")
+    if reason:
+        db.session.add(Comment(ticket_id=ticket.id, author_id=actor.id, body=reason, created_at=now))
     if ticket.assignee and ticket.assignee_id != actor.id:
         notifications.queue_email(ticket.assignee, "reopened", now=now, ticket=ticket)
     db.session.commit()
@@ -252,7 +266,7 @@ def confirm_resolution(actor: User, ticket: Ticket, now: datetime) -> None:
         raise Forbidden(_("Die Lösung bestätigt die anfragende Person."))
     if ticket.status != "resolved":
         raise DomainError(_("Nur gelöste Tickets können bestätigt werden."))
-    _set_status(ticket, actor, "closed", now, note=_("Lösung bestätigt"))
+    _set_status(ticket, actor, "closed", now, note_code="resolution_confirmed")
     db.session.commit()
 
 
@@ -295,8 +309,9 @@ def change_priority(actor: User, ticket: Ticket, priority, now: datetime, reason
     if priority == ticket.priority:
         return
     # KSM-internal: the reason is written for colleagues (the requester sees the new priority itself).
-    record(ticket, actor, "field", now, field="priority", old=ticket.priority, new=priority,
-           note=(reason or "").strip() or _("manuell geändert"), internal=True)
+    reason = (reason or "").strip()
+    record(ticket, actor, "field", now, field="priority", old=ticket.priority, new=priority, note=reason or None,
+           note_code=None if reason else "changed_by_hand", internal=True)
     ticket.priority = priority
     ticket.priority_overridden = True
     _touch(ticket, now)
@@ -348,6 +363,6 @@ def auto_close_resolved(now: datetime, days: int, batch: int = 500) -> int:
         .with_for_update(skip_locked=True)
     ).all()
     for ticket in tickets:
-        _set_status(ticket, None, "closed", now, note=_("Automatisch geschlossen nach %(n)d Tagen", n=days))
+        _set_status(ticket, None, "closed", now, note_code="auto_closed", note_params={"days": days})
     db.session.commit()
     return len(tickets)

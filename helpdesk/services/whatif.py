@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select
 
 import sla
+from helpdesk.durations import DurationError, parse_minutes
 from helpdesk.extensions import db
 from helpdesk.models import Calendar, SlaPolicy, Tenant, Ticket, TicketEvent, User
 from helpdesk.models.sla import TARGETS
@@ -89,16 +90,22 @@ class WhatIfResult:
 
 # --- the proposal ------------------------------------------------------------------------------
 
-def proposal_defaults(tenant: Tenant) -> dict:
-    """Return what the form shows first: the tenant's current targets, calendar and its hours."""
+def contract_start(tenant: Tenant) -> dict:
+    """Return what the proposal starts from: the tenant's current targets (minutes), calendar and hours.
+
+    Keys: targets (shaped like SlaPolicyVersion.targets; {} without a contract), calendar (the
+    form's choice), hours (text per weekday, Monday first), has_contract, version (number or None).
+    """
     policy = db.session.scalar(select(SlaPolicy).where(SlaPolicy.tenant_id == tenant.id))
     version = policy.current_version if policy else None
-    targets = version.targets if version else {}
-    data = {f"p{p}_{t}": str((targets.get(str(p)) or {}).get(t) or "") for p in PRIORITIES for t in TARGETS}
     hours = policy.calendar.hours if policy else DEFAULT_HOURS
-    data.update({f"day{d}": sla_admin.format_intervals(hours.get(str(d))) for d in range(7)})
-    data["calendar"] = str(policy.calendar_id) if policy else AROUND_THE_CLOCK
-    return data
+    return {
+        "targets": dict(version.targets) if version else {},
+        "calendar": str(policy.calendar_id) if policy else AROUND_THE_CLOCK,
+        "hours": [sla_admin.format_intervals(hours.get(str(d))) for d in range(7)],
+        "has_contract": version is not None,
+        "version": version.version if version else None,
+    }
 
 
 def current_proposal(tenant: Tenant) -> Proposal | None:
@@ -113,11 +120,12 @@ def current_proposal(tenant: Tenant) -> Proposal | None:
 def make_proposal(targets: dict, calendar_choice: str, hours_text: dict[int, str] | None = None) -> Proposal:
     """Check a proposed contract and build it; raise DomainError naming the refused field.
 
-    targets: {"1": {"first_response": "30", ...}, ...} in business minutes (next update optional);
+    targets: {"1": {"first_response": 30, ...}, ...} in business minutes, or as typed ("4 h", "1:30";
+    helpdesk.durations), next update optional;
     calendar_choice: a calendar id or "24/7"; hours_text: weekday -> "07:00-16:00" to replace the
     calendar's weekly hours (its holidays and closure days stay).
     """
-    clean = sla_admin.validate_targets(targets)
+    clean = sla_admin.validate_targets(_minutes(targets))
     minutes = {int(p): row for p, row in clean.items()}
     if calendar_choice == AROUND_THE_CLOCK:
         stored, hours, region, closed, label = None, AROUND_THE_CLOCK_HOURS, None, [], _("rund um die Uhr (24/7)")
@@ -142,6 +150,19 @@ def make_proposal(targets: dict, calendar_choice: str, hours_text: dict[int, str
     else:
         calendar = sla.BusinessCalendar(hours={int(d): [tuple(i) for i in v] for d, v in hours.items()}, holidays=None)
     return Proposal(minutes, calendar, label)
+
+
+def _minutes(targets: dict) -> dict:
+    """Read typed durations as minutes; raise DomainError at the first unreadable one."""
+    result = {}
+    for priority, row in targets.items():
+        result[str(priority)] = {}
+        for target, value in (row or {}).items():
+            try:
+                result[str(priority)][target] = parse_minutes(value)
+            except DurationError as exc:
+                raise DomainError(str(exc), field=f"p{priority}_{target}") from None
+    return result
 
 
 # --- histories from the database ---------------------------------------------------------------

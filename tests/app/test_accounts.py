@@ -1,6 +1,7 @@
 """Signing in and out, throttling, the session cookie, one's own password and language."""
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -226,3 +227,162 @@ def test_login_without_csrf_token_is_refused(client, requester):
 
     assert response.status_code == 400
     assert client.get("/account").status_code == 302
+
+
+# --- password policy -------------------------------------------------------------------------------
+
+GUESSABLE = "Dieses Passwort ist zu leicht zu erraten"
+
+
+def change_to(client, new: str):
+    """Try to change one's own password to `new`."""
+    return client.post_form("/account", {"pw-current_password": PASSWORD, "pw-new_password": new, "pw-confirm": new})
+
+
+@pytest.mark.parametrize("password, reason", [
+    ("1234567890", "Es gehört zu den hundert häufigsten Passwörtern."),
+    ("iloveyou2026", "Es ähnelt einem häufig verwendeten Passwort."),
+    ("passwort123", "Es enthält ein Wort, das Angreifer zuerst versuchen, etwa „Passwort“"),
+    ("Michael1234", "Häufige Vor- und Nachnamen sind leicht zu erraten."),
+    ("qwertzuiop", "Es ist ein sehr häufiges Passwort."),
+    ("aaaaaaaaaaaa", "Wiederholungen wie „aaa“ sind leicht zu erraten."),
+])
+def test_a_common_password_is_refused_with_the_reason_in_german(client, requester, password, reason):
+    client.login(requester)
+
+    response = change_to(client, password)
+
+    assert response.status_code == 422
+    page = html.unescape(text(response))
+    assert GUESSABLE in page and reason in page
+    db.session.refresh(requester)
+    client.post("/logout", data={"csrf_token": page_token(client)})
+    client.login(requester)  # the old password still works
+
+
+@pytest.mark.parametrize("password", ["anna.schulz1", "AnnaSchulz2026", "Schulz.Anna.lup"])
+def test_a_password_made_of_ones_own_name_or_email_is_refused(client, requester, password):
+    client.login(requester)
+
+    response = change_to(client, password)
+
+    assert response.status_code == 422
+    assert "Es enthält Ihren Namen, Ihre E-Mail-Adresse" in html.unescape(text(response))
+
+
+def test_a_password_made_of_the_services_name_is_refused(client, requester):
+    client.login(requester)
+
+    response = change_to(client, "Helpdesk2026!")
+
+    assert response.status_code == 422
+    assert GUESSABLE in html.unescape(text(response))
+
+
+def test_a_long_passphrase_is_accepted(client, requester):
+    client.login(requester)
+
+    response = change_to(client, "Kaffeetasse-Regen-Blau")
+
+    assert response.status_code == 302
+
+
+def test_an_admin_cannot_give_an_account_a_guessable_password(client, requester):
+    from helpdesk.services import accounts
+    from helpdesk.services.errors import DomainError
+
+    with pytest.raises(DomainError, match=GUESSABLE):
+        accounts.save_user(None, email="neu@lup.example", name="Neu Mann", role="requester",
+                           tenant=requester.tenant, password="1234567890")
+    with pytest.raises(DomainError, match="Es enthält Ihren Namen"):
+        accounts.save_user(requester, email=requester.email, name=requester.name, role="requester",
+                           tenant=requester.tenant, password="anna.schulz1")
+
+
+def test_the_administration_refuses_a_guessable_password_with_the_reason(app, requester):
+    admin = make_user("admin", name="Ada Admin", email="admin@ksm.example")
+    browser = app.test_client()
+    browser.login(admin)
+    browser._token = re.search(r'name="csrf_token" value="([^"]+)"', text(browser.get("/manage/"))).group(1)
+
+    response = browser.post_form("/manage/users/new", {
+        "name": "Erika Muster", "email": "erika.muster@lup.example", "role": "requester",
+        "tenant": str(requester.tenant_id), "password": "ErikaMuster2026", "active": "y"})
+
+    assert response.status_code == 422
+    assert "Es enthält Ihren Namen, Ihre E-Mail-Adresse" in html.unescape(text(response))
+
+
+def test_the_command_line_refuses_a_guessable_password_with_the_reason(app, requester):
+    result = app.test_cli_runner().invoke(
+        args=["users", "create", "--email", "neu@lup.example", "--name", "Neu Mann", "--role", "requester",
+              "--tenant", "lup"], env={"HELPDESK_PASSWORD": "1234567890"})
+
+    assert result.exit_code != 0
+    assert GUESSABLE in result.output and "Es gehört zu den hundert häufigsten Passwörtern." in result.output
+
+
+def test_every_zxcvbn_warning_has_a_german_sentence():
+    import inspect
+
+    import zxcvbn.feedback
+
+    from helpdesk.services.accounts import ZXCVBN_WARNINGS
+
+    source = inspect.getsource(zxcvbn.feedback)
+    warnings = set(re.findall(r"warning = _\((['\"])(.+?)\1\)", source)) | set(
+        re.findall(r"'warning': _\((['\"])(.+?)\1\)", source))
+    english = {text.replace("\\'", "'") for _, text in warnings}
+    assert english, "zxcvbn's feedback module changed shape"
+    missing = {text for text in english if not any(key.startswith(text) for key in ZXCVBN_WARNINGS)}
+    assert not missing
+
+
+def test_the_demo_and_test_passwords_meet_the_policy(app):
+    from helpdesk.demo import PASSWORD as DEMO_PASSWORD
+    from helpdesk.services import accounts
+
+    accounts.validate_password(DEMO_PASSWORD, user_inputs=["admin@ksm.example", "Ada Admin"])
+    accounts.validate_password(PASSWORD, user_inputs=["anna@lup.example", "Anna Schulz"])
+
+
+# --- language --------------------------------------------------------------------------------------
+
+def test_language_chosen_on_the_login_page_is_kept_after_login(client, requester):
+    assert requester.locale == "de"
+    client.post_form("/account/language", {"lang-locale": "en"})
+
+    client.login(requester)
+
+    assert '<html lang="en">' in text(fresh(client, "/account"))
+    db.session.refresh(requester)
+    assert requester.locale == "en"
+
+
+def test_a_language_left_in_the_session_by_the_previous_user_does_not_change_the_next_users(app, requester):
+    colleague = make_user(tenant=requester.tenant, email="klaus@lup.example", locale="en")
+    browser = app.test_client()
+    browser.login(colleague)
+    browser.post("/logout", data={"csrf_token": page_token(browser)})
+
+    browser.login(requester)
+
+    assert '<html lang="de">' in text(fresh(browser, "/account"))
+    db.session.refresh(requester)
+    assert requester.locale == "de"
+
+
+def test_language_switch_ignores_a_referer_of_another_site(client, requester):
+    response = client.post_form("/account/language", {"lang-locale": "en"},
+                                headers={"Referer": "https://evil.example/phish"})
+
+    assert response.status_code == 302
+    assert "evil" not in response.headers["Location"]
+
+
+def test_language_switch_returns_to_the_page_it_came_from_on_this_site(client, requester):
+    response = client.post_form("/account/language", {"lang-locale": "en"},
+                                headers={"Referer": "http://localhost/login?next=%2Faccount"})
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=%2Faccount"

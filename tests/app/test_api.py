@@ -493,15 +493,70 @@ def test_docs_page_lists_every_operation_from_the_spec_without_scripts(client, a
     assert "<script>" not in page and "cdn" not in page.lower()
 
 
-def test_a_key_whose_first_answer_was_never_stored_gets_409_not_a_second_ticket(client, world):
+def test_a_key_whose_request_created_nothing_yet_gets_409_not_a_second_ticket(client, world):
     from helpdesk.services import idempotency
 
     data = {"subject": "Server down", "description": "Ping schlägt fehl.", "category_id": world.other.id}
     fingerprint = idempotency.fingerprint("POST", "/api/v1/tickets", data)
-    idempotency.claim(world.requester, "crashed", fingerprint, NOW)
-    db.session.commit()  # as if the process died between the create and storing its answer
+    idempotency.claim(world.requester, "crashed", fingerprint, NOW, resource_type="ticket")
+    db.session.commit()  # a claim that names no created ticket: its request is still running
+    idempotency.release()
 
     response = client.post("/api/v1/tickets", json=data, headers={**world.headers["requester"], "Idempotency-Key": "crashed"})
 
     _problem(response, 409)
     assert _ticket_count() == 3
+
+
+def _crash_before_the_answer_is_stored(monkeypatch, send):
+    """Send a request whose process dies right after the create committed, before its answer was stored."""
+    from helpdesk.services import idempotency
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("worker killed before the answer was stored")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(idempotency, "complete", killed)
+        assert send().status_code == 500
+
+
+def test_a_retry_after_a_crash_before_the_answer_was_stored_gets_the_ticket_created_first(client, world, monkeypatch):
+    data = {"subject": "Server down", "description": "Ping schlägt fehl.", "category_id": world.other.id}
+    headers = {**world.headers["requester"], "Idempotency-Key": "crash-ticket"}
+    _crash_before_the_answer_is_stored(monkeypatch, lambda: client.post("/api/v1/tickets", json=data, headers=headers))
+    assert _ticket_count() == 4
+    created = db.session.scalars(select(Ticket).order_by(Ticket.id.desc())).first()
+
+    retry = client.post("/api/v1/tickets", json=data, headers=headers)
+
+    assert retry.status_code == 201, retry.get_data(as_text=True)
+    assert retry.get_json()["number"] == created.number
+    assert retry.headers["Location"] == f"/api/v1/tickets/{created.number}"
+    assert retry.get_json() == client.get(retry.headers["Location"], headers=world.headers["requester"]).get_json()
+    again = client.post("/api/v1/tickets", json=data, headers=headers)
+    assert again.status_code == 201 and again.get_json() == retry.get_json()
+    assert _ticket_count() == 4
+
+
+def test_a_retry_after_a_crash_gets_the_comment_and_the_files_created_first(client, world, monkeypatch):
+    comments = f"/api/v1/tickets/{world.own.number}/comments"
+    headers = {**world.headers["requester"], "Idempotency-Key": "crash-comment"}
+    _crash_before_the_answer_is_stored(monkeypatch, lambda: client.post(comments, json={"body": "Noch da?"}, headers=headers))
+    retry = client.post(comments, json={"body": "Noch da?"}, headers=headers)
+    assert retry.status_code == 201, retry.get_data(as_text=True)
+    assert retry.get_json() == client.get(comments, headers=world.headers["requester"]).get_json()[0]
+    assert db.session.scalar(select(func.count()).select_from(Comment)) == 1
+
+    files = f"/api/v1/tickets/{world.own.number}/attachments"
+    headers = {**world.headers["requester"], "Idempotency-Key": "crash-upload"}
+
+    def upload():
+        return client.post(files, headers=headers, content_type="multipart/form-data",
+                           data={"file": [(io.BytesIO(b"eins"), "a.log"), (io.BytesIO(b"zwei"), "b.log")]})
+
+    _crash_before_the_answer_is_stored(monkeypatch, upload)
+    retry = upload()
+    assert retry.status_code == 201, retry.get_data(as_text=True)
+    assert [a["filename"] for a in retry.get_json()] == ["a.log", "b.log"]
+    assert retry.get_json() == client.get(files, headers=world.headers["requester"]).get_json()
+    assert db.session.scalar(select(func.count()).select_from(Attachment)) == 2

@@ -31,9 +31,9 @@ def test_worker_closes_tickets_resolved_longer_than_the_configured_days(app, fro
     assert statuses == {old.number: "closed", recent.number: "resolved", reopened.number: "open"}
     closed = db.session.get(Ticket, old.id)
     assert closed.closed_at == at("2026-03-10 00:00")
-    note = db.session.scalars(select(TicketEvent.note).where(
+    line = db.session.scalars(select(TicketEvent).where(
         TicketEvent.ticket_id == old.id, TicketEvent.field == "status", TicketEvent.new_value == "closed")).one()
-    assert "7" in note
+    assert (line.note_code, line.note_params) == ("auto_closed", {"days": 7})
 
 
 def test_auto_close_is_idempotent(app, frozen_now):

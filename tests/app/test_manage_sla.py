@@ -228,7 +228,7 @@ def test_new_contract_form_proposes_the_default_escalation_levels(admin_client):
     body = text_of(page)
 
     assert page.status_code == 200
-    assert "in Minuten Geschäftszeit; 480 = 1 Arbeitstag à 8 h" in body
+    assert "in Stunden und Minuten Geschäftszeit" in body
     for row, percent in enumerate(("75", "100", "150")):
         assert re.search(rf'name="level{row}_percent"[^>]*value="{percent}"', body)
     assert re.search(r'checked[^>]*name="level2_tenant_contact"|name="level2_tenant_contact"[^>]*checked', body)
@@ -253,7 +253,7 @@ def test_admin_creates_a_contract_for_a_tenant_as_version_1(admin_client, admin)
         {"percent": 150, "recipients": ["service_manager", "tenant_contact"], "business_hours_only": False},
     ]
     listing = text_of(admin_client.get("/manage/contracts"))
-    assert "Version 1" in listing and "97,5 %" in listing and "KSM" in listing
+    assert "Version 1" in listing and "97,5\xa0%" in listing and "KSM" in listing
 
 
 def test_editing_targets_creates_version_2_and_the_list_shows_it(admin_client, frozen_now):
@@ -274,7 +274,7 @@ def test_editing_targets_creates_version_2_and_the_list_shows_it(admin_client, f
     page = text_of(admin_client.get(f"/manage/contracts/{tenant.id}"))
     assert "Gültig ist Version 2 vom 05.03.2026 10:00" in page
     assert "Laufende Tickets behalten die Version, unter der sie begonnen haben." in page
-    assert "P1: 30 / 60 / 180" in page and "P1: 30 / 60 / 240" in page
+    assert "P1: 30 min / 1 h / 3 h" in page and "P1: 30 min / 1 h / 4 h" in page
     assert "Ada Admin" in page
 
 
@@ -308,8 +308,10 @@ def test_a_running_ticket_keeps_its_version_after_the_contract_changes(admin_cli
 
 @pytest.mark.parametrize("field, value, message", [
     ("p1_first_response", "0", "größer als 0"),
-    ("p3_resolution", "zwei Tage", "größer als 0"),
-    ("p2_next_update", "-5", "größer als 0"),
+    ("p3_resolution", "zwei Tage", "„zwei Tage“ ist keine Dauer"),
+    ("p2_next_update", "-5", "ist keine Dauer"),
+    ("p2_resolution", "3 Wochen", "„Wochen“ ist keine Zeiteinheit"),
+    ("p1_next_update", "0,01 h", "Bitte ganze Minuten angeben"),
     ("p4_first_response", "5000", "Erstreaktion darf nicht länger dauern als die Lösung"),
     ("p2_resolution", "", "alle Ziele außer der Folgeantwort"),
     ("p4_resolution", "600000", "Höchstens 500000 Minuten"),
@@ -323,6 +325,53 @@ def test_invalid_minutes_are_refused_at_their_field(admin_client, field, value, 
     assert response.status_code == 422
     assert message in error_at(response, field)
     assert re.search(r'name="p1_resolution"[^>]*value="240"', text_of(response))  # the input is kept
+    assert count(SlaPolicy) == 0
+
+
+def test_contract_form_shows_the_targets_in_hours_and_minutes(admin_client):
+    tenant = make_tenant()
+    make_policy(tenant, calendar=make_calendar("KSM"))
+
+    page = text_of(admin_client.get(f"/manage/contracts/{tenant.id}"))
+
+    for field, shown in (("p1_first_response", "30 min"), ("p1_next_update", "1 h"), ("p1_resolution", "4 h"),
+                         ("p2_resolution", "8 h"), ("p4_resolution", "80 h")):
+        assert re.search(rf'name="{field}"[^>]*value="{shown}"', page), field
+    assert not re.search(r'name="p1_resolution"[^>]*type="number"|type="number"[^>]*name="p1_resolution"', page)
+    assert re.search(r'name="p4_next_update"[^>]*value=""', page)
+    assert "P4: 8 h / – / 80 h" in page
+
+
+def test_targets_typed_as_hours_days_and_clock_times_are_stored_as_minutes(admin_client):
+    tenant = make_tenant()
+    calendar = make_calendar("KSM")
+    typed = {"p1_first_response": "30 min", "p1_next_update": "1 h", "p1_resolution": "3:30",
+             "p2_first_response": "1 Std.", "p2_next_update": "2 hours", "p2_resolution": "1 Tag",
+             "p3_resolution": "1 Tag 2 h", "p4_first_response": "1,5 h", "p4_resolution": "10 Tage"}
+
+    response = admin_client.post_form(f"/manage/contracts/{tenant.id}", contract_form(calendar, **typed))
+
+    assert response.status_code == 302
+    targets = policy_of(tenant).current_version.targets
+    assert targets["1"] == {"first_response": 30, "next_update": 60, "resolution": 210}
+    assert targets["2"] == {"first_response": 60, "next_update": 120, "resolution": 480}
+    assert targets["3"]["resolution"] == 600
+    assert targets["4"] == {"first_response": 90, "next_update": None, "resolution": 4800}
+    page = text_of(admin_client.get(f"/manage/contracts/{tenant.id}"))
+    assert re.search(r'name="p3_resolution"[^>]*value="10 h"', page)
+
+
+def test_every_unreadable_target_is_refused_at_its_field_and_the_input_is_kept(admin_client):
+    tenant = make_tenant()
+    calendar = make_calendar("KSM")
+
+    response = admin_client.post_form(f"/manage/contracts/{tenant.id}", contract_form(
+        calendar, p1_resolution="vier Stunden", p3_first_response="1 h 2 h"))
+
+    assert response.status_code == 422
+    assert "„vier Stunden“ ist keine Dauer. Beispiele: 4 h, 4:30, 90 min" in error_at(response, "p1_resolution")
+    assert "ist keine Dauer" in error_at(response, "p3_first_response")
+    assert re.search(r'name="p1_resolution"[^>]*value="vier Stunden"', text_of(response))
     assert count(SlaPolicy) == 0
 
 

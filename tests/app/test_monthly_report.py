@@ -101,9 +101,9 @@ def test_monthly_email_arrives_once_with_its_csv_on_the_first_business_day(world
     assert email["Subject"] == "Servicebericht Oktober 2026: Landkreis Ludwigslust-Parchim"
     html = email.get_body(preferencelist=("html",)).get_content()
     assert "Landkreis Ludwigslust-Parchim" in html and "Erfüllung je Ziel und Priorität" in html
-    assert "50,0 %" in html
+    assert "50,0\xa0%" in html  # in the recipient's language: German
     plain = email.get_body(preferencelist=("plain",)).get_content()
-    assert "Guten Tag Maria Krüger" in plain and "Erstreaktion: 50,0 % (1/2)" in plain
+    assert "Guten Tag Maria Krüger" in plain and "Erstreaktion: 50,0\xa0% (1/2)" in plain
     assert "http://helpdesk.test/reports/lup?kind=month&year=2026&number=10" in plain
 
     filename, rows = csv_attachment(email)

@@ -368,7 +368,7 @@ def test_report_page_shows_the_numbers_and_the_charts(history, world, client):
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "Servicebericht Landkreis Ludwigslust-Parchim: März 2026" in page
-    assert "71,4&nbsp;%" in page and "50,0&nbsp;%" in page  # first response 5/7, resolution 3/6
+    assert "71,4\xa0%" in page and "50,0\xa0%" in page  # first response 5/7, resolution 3/6
     assert page.count("<svg") == 3 and 'role="img"' in page
     assert "style=" not in page and "http://" not in page.replace("http://helpdesk.test", "")
     assert "Drucken / als PDF speichern" in page
@@ -540,3 +540,62 @@ def test_percentile_is_nearest_rank_with_the_lower_middle_as_median():
     assert reports.percentile([10, 20, 30], 50) == 20
     assert reports.percentile(list(range(1, 11)), 90) == 9
     assert reports.percentile([5], 90) == 5
+
+
+# --- numbers in the reader's language ----------------------------------------------------------
+
+def test_percentages_are_written_the_way_the_readers_language_writes_them(app):
+    from flask_babel import force_locale
+
+    from helpdesk.formatting import number, percent
+
+    with app.test_request_context():
+        with force_locale("de"):
+            assert (percent(87.5), percent(100), percent(25, 0), number(1234.5, 1)) == (
+                "87,5\xa0%", "100,0\xa0%", "25\xa0%", "1.234,5")
+        with force_locale("en"):
+            assert (percent(87.5), percent(100), percent(25, 0), number(1234.5, 1)) == (
+                "87.5%", "100.0%", "25%", "1,234.5")
+
+
+def _report_page(client, user, url: str) -> str:
+    client.login(user)
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_the_same_report_shows_a_decimal_comma_in_german_and_a_decimal_point_in_english(history, world, client):
+    german = _report_page(client, world["sm"], f"/reports/lup?{MARCH_ARGS}")
+    client.get("/logout")
+    world["sm"].locale = "en"
+    db.session.commit()
+    english = _report_page(client, world["sm"], f"/reports/lup?{MARCH_ARGS}")
+
+    assert "71,4\xa0%" in german and "50,0\xa0%" in german and "95,0\xa0%" in german
+    assert "71.4%" in english and "50.0%" in english and "95.0%" in english  # first response, resolution, goal
+    assert "71,4" not in english and "95,0" not in english
+    # The charts too: axis, points and the goal in the legend.
+    assert ">25\xa0%</text>" in german and ">25%</text>" in english
+    assert "95.0%</text>" in english and "95,0\xa0%</text>" in german
+
+
+def test_overview_dashboard_and_print_view_follow_the_readers_language(history, world, client, frozen_now):
+    frozen_now(berlin("2026-04-01 10:00"))
+    world["sm"].locale = "en"
+    db.session.commit()
+    client.login(world["sm"])
+    for url in (f"/reports/?{MARCH_ARGS}", "/reports/dashboard", f"/reports/lup/print?{MARCH_ARGS}"):
+        page = client.get(url).get_data(as_text=True)
+        assert "71.4%" in page, url
+        assert "71,4" not in page and "&nbsp;%" not in page, url
+
+
+def test_csv_exports_stay_in_the_german_excel_format_for_english_readers_too(history, world, client):
+    world["sm"].locale = "en"
+    db.session.commit()
+    client.login(world["sm"])
+    rows = _csv_rows(client.get(f"/reports/lup/report.csv?{MARCH_ARGS}"))
+    assert [row[2:] for row in rows if row[1:2] == ["all"]][0] == ["5", "2", "71,4"]
+    row = {r[0]: r for r in _csv_rows(client.get(f"/reports/lup/tickets.csv?{MARCH_ARGS}"))}[history[2].number]
+    assert (row[7], row[9]) == ("120,0", "540,0")  # minutes of business time used, with a decimal comma

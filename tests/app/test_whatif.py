@@ -1,7 +1,10 @@
 """Contract what-if: replayed ticket histories against the real service level report."""
 from __future__ import annotations
 
+import html
+import re
 from datetime import datetime, timedelta
+from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -272,7 +275,7 @@ def test_choosing_a_tenant_starts_from_its_own_contract(world, client, frozen_no
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "März 2026" in text
-    assert 'name="p1_first_response" type="number" value="30"' in text or 'value="30"' in text
+    assert re.search(r'name="p1_first_response"[^>]*value="30 min"', text)
     assert "+0,0 Pp." in text or "0,0 Pp." in text
 
 
@@ -289,7 +292,7 @@ def test_service_manager_compares_a_looser_contract_side_by_side(world, client, 
     text = page.get_data(as_text=True)
     start, end, _label = period_bounds("month", 2026, 3)
     real = service_level_report(world["tenant"], start, end, with_trend=False).compliance["first_response"]
-    shown = f"{real.rate:.1f}".replace(".", ",") + " %"
+    shown = f"{real.rate:.1f}".replace(".", ",") + "\xa0%"  # German: decimal comma, no-break space
     assert shown in text
     assert "delta-up" in text and "Pp." in text
 
@@ -336,3 +339,157 @@ def test_the_replay_uses_the_time_of_the_request_for_running_clocks(world):
     # The unanswered ticket of 30 March breaches its first response at 10:00, only in the later look.
     assert later.row("first_response").proposed.breached == earlier.row("first_response").proposed.breached + 1
     assert earlier.start == start and timedelta(0) < later.end - later.start
+
+
+# --- the form starts from the chosen tenant's contract ---------------------------------------------
+
+class _FormFields(HTMLParser):
+    """Collect what a browser would submit from the page's what-if form (GET)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input" and a.get("name"):
+            kind = a.get("type", "text")
+            if kind == "checkbox":
+                if "checked" in a:
+                    self.fields[a["name"]] = a.get("value", "y")
+            elif kind != "submit":
+                self.fields[a["name"]] = a.get("value", "")
+        elif tag == "select":
+            self._select = a.get("name")
+        elif tag == "option" and self._select:
+            if "selected" in a or self._select not in self.fields:
+                self.fields[self._select] = a.get("value", "")
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+def submitted(page, **changes) -> dict:
+    """Return the query string the browser sends when the form on `page` is submitted with `changes`."""
+    text = page.get_data(as_text=True)
+    form = text[text.index('class="card whatif-form"'):]
+    form = form[:form.index("</form>")]
+    parser = _FormFields()
+    parser.feed("<form " + form)
+    parser.fields.update({k: str(v) for k, v in changes.items()})
+    return parser.fields
+
+
+def shown_deltas(page) -> set[str]:
+    """Return the differences shown in the result table."""
+    return set(re.findall(r'<td class="delta">(.*?)</td>', page.get_data(as_text=True), re.S))
+
+
+def test_picking_a_tenant_on_the_first_form_compares_its_own_contract_without_an_error(world, client, frozen_now):
+    build_histories(world)
+    frozen_now(NOW)
+    client.login(world["manager"])
+    first = client.get("/reports/whatif")
+
+    page = client.get("/reports/whatif", query_string=submitted(first, tenant=world["tenant"].id))
+
+    assert page.status_code == 200
+    text = html.unescape(page.get_data(as_text=True))
+    assert 'role="alert"' not in text
+    assert "Tatsächlich" in text and "März 2026" in text
+    assert re.search(r'name="p1_first_response"[^>]*value="30 min"', text)
+    assert re.search(r'name="p4_resolution"[^>]*value="80 h"', text)
+    assert "Ausgangspunkt ist der aktuelle Vertrag von Landkreis Ludwigslust-Parchim" in text
+    assert all("delta-up" not in d and "delta-down" not in d for d in shown_deltas(page))
+
+
+def test_the_first_form_asks_for_the_tenant_before_showing_contract_fields(world, client, frozen_now):
+    frozen_now(NOW)
+    client.login(world["manager"])
+    text = client.get("/reports/whatif").get_data(as_text=True)
+    assert 'name="p1_first_response"' not in text
+    assert "Wählen Sie einen Mandanten" in text
+
+
+def test_submitting_the_prefilled_form_unchanged_reproduces_the_real_figures(world, client, frozen_now):
+    build_histories(world)
+    frozen_now(NOW)
+    client.login(world["manager"])
+    prefilled = client.get("/reports/whatif", query_string={"tenant": world["tenant"].id})
+
+    again = client.get("/reports/whatif", query_string=submitted(prefilled))
+
+    assert again.status_code == 200
+    deltas = shown_deltas(again)
+    assert any("+0,0" in d for d in deltas)
+    assert all("delta-up" not in d and "delta-down" not in d for d in deltas)
+    start, end, _label = period_bounds("month", 2026, 3)
+    real = service_level_report(world["tenant"], start, end, with_trend=False).compliance["resolution"]
+    row = re.search(r'data-target="resolution" data-priority="all">(.*?)</tr>', again.get_data(as_text=True), re.S)
+    shown = f"{real.rate:.1f}".replace(".", ",") + "\xa0%"  # German: decimal comma, no-break space
+    assert row.group(1).count(shown) == 2  # real and proposed
+
+
+def test_an_edited_proposal_in_hours_is_kept_when_submitted_again(world, client, frozen_now):
+    build_histories(world)
+    frozen_now(NOW)
+    client.login(world["manager"])
+    prefilled = client.get("/reports/whatif", query_string={"tenant": world["tenant"].id})
+
+    page = client.get("/reports/whatif", query_string=submitted(prefilled, p1_resolution="12 h", p2_resolution="2 Tage",
+                                                                 p3_resolution="2 Tage", p4_resolution="20 Tage"))
+
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert re.search(r'name="p2_resolution"[^>]*value="2 Tage"', text)
+    assert "delta-up" in text
+    assert "Ausgangspunkt ist der aktuelle Vertrag" not in html.unescape(text)
+
+
+def test_switching_the_tenant_starts_from_the_other_tenants_contract(world, client, frozen_now):
+    frozen_now(NOW)
+    other_targets = {p: dict(row) for p, row in TARGETS.items()}
+    other_targets["1"] = {"first_response": 15, "next_update": 45, "resolution": 120}
+    make_policy(world["other"], calendar=make_calendar("Schwerin"), targets=other_targets)
+    client.login(world["manager"])
+    lup = client.get("/reports/whatif", query_string={"tenant": world["tenant"].id})
+
+    page = client.get("/reports/whatif", query_string=submitted(lup, tenant=world["other"].id))
+
+    assert page.status_code == 200
+    text = html.unescape(page.get_data(as_text=True))
+    assert re.search(r'name="p1_first_response"[^>]*value="15 min"', text)
+    assert re.search(r'name="p1_resolution"[^>]*value="2 h"', text)
+    assert re.search(r'<option selected value="\d+">Schwerin</option>', text)
+    assert "Ausgangspunkt ist der aktuelle Vertrag von Landeshauptstadt Schwerin" in text
+
+
+def test_a_tenant_without_a_contract_gets_empty_fields_and_a_hint_not_an_error(world, client, frozen_now):
+    frozen_now(NOW)
+    bare = make_tenant("ohne", "Gemeinde ohne Vertrag")
+    client.login(world["manager"])
+
+    page = client.get("/reports/whatif", query_string={"tenant": bare.id})
+
+    assert page.status_code == 200
+    text = html.unescape(page.get_data(as_text=True))
+    assert "hat noch keinen Vertrag" in text and 'role="alert"' not in text
+    assert 'name="p1_first_response"' in text
+
+
+def test_an_unreadable_proposed_target_is_refused_at_its_field(world, client, frozen_now):
+    frozen_now(NOW)
+    client.login(world["manager"])
+    page = client.get("/reports/whatif", query_string=query(world, p3_resolution="acht Stunden"))
+    assert page.status_code == 422
+    assert "„acht Stunden“ ist keine Dauer" in html.unescape(page.get_data(as_text=True))
+
+
+def test_a_tenant_id_beyond_the_database_range_is_refused_not_a_server_error(world, client, frozen_now):
+    frozen_now(NOW)
+    client.login(world["manager"])
+    page = client.get("/reports/whatif", query_string={"tenant": "9" * 30})
+    assert page.status_code == 422
+    assert "Bitte wählen Sie einen Mandanten." in page.get_data(as_text=True)

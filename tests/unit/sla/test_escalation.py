@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sla import EscalationLevel, Evaluation, TargetClock, evaluate_levels, next_level_check
+from sla import EscalationLevel, Evaluation, TargetClock, evaluate_levels, next_level_check, supersede
 from sla.escalation import DEFAULT_LEVELS
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -30,8 +30,8 @@ EVENING_CLOCK = TargetClock.start(HOUR, at(2026, 6, 10, 15))
 def test_default_levels_warn_the_assignee_then_tell_lead_and_managers():
     assert [(lvl.percent, lvl.name, lvl.recipients, lvl.business_hours_only) for lvl in DEFAULT_LEVELS] == [
         (75, "warning", ("assignee",), True),
-        (100, "breach", ("team_lead",), False),
-        (150, "overdue", ("service_manager", "tenant_contact"), False),
+        (100, "breach", ("team_lead", "service_manager"), False),
+        (150, "overdue", ("team_lead", "service_manager", "tenant_contact"), False),
     ]
 
 
@@ -102,7 +102,7 @@ def test_a_warning_reached_at_closing_time_waits_for_the_next_opening(ksm):
     clock = TargetClock.start(4 * HOUR, at(2026, 6, 10, 13))  # 75 % = 3 h at 16:00 sharp
     assert clock.moment_reaching(0.75, ksm) == at(2026, 6, 10, 16)
     evaluation = evaluate_levels(clock, DEFAULT_LEVELS, NOTHING, at(2026, 6, 10, 16), ksm)
-    assert evaluation == Evaluation((), at(2026, 6, 11, 7))
+    assert evaluation == Evaluation((), at(2026, 6, 11, 7), waiting=(DEFAULT_LEVELS[0],))
 
 
 def test_a_paused_clock_fires_nothing_and_needs_no_check(ksm):
@@ -135,3 +135,35 @@ def test_next_level_check_with_now_defers_a_waiting_warning_to_the_next_opening(
     assert next_level_check(EVENING_CLOCK, DEFAULT_LEVELS, fired, ksm) == at(2026, 6, 10, 15, 45)
     assert next_level_check(EVENING_CLOCK, DEFAULT_LEVELS, fired, ksm, now=night) == at(2026, 6, 11, 7)
     assert next_level_check(EVENING_CLOCK, DEFAULT_LEVELS, NOTHING, ksm, now=night) == night
+
+
+WARNING, BREACH, OVERDUE = DEFAULT_LEVELS
+
+
+def test_of_levels_ready_together_only_the_highest_is_sent_and_the_lower_ones_are_skipped():
+    assert supersede([WARNING, BREACH, OVERDUE], [], NOTHING) == ((OVERDUE,), (WARNING, BREACH))
+
+
+def test_a_warning_waiting_for_business_hours_is_skipped_when_the_breach_fires():
+    assert supersede([BREACH], [WARNING], NOTHING) == ((BREACH,), (WARNING,))
+
+
+def test_a_level_below_one_fired_earlier_is_skipped_not_sent():
+    assert supersede([WARNING], [], frozenset({100, 150})) == ((), (WARNING,))
+    assert supersede([], [WARNING], frozenset({100})) == ((), (WARNING,))
+
+
+def test_a_single_ready_level_is_sent_and_a_waiting_one_alone_keeps_waiting():
+    assert supersede([WARNING], [], NOTHING) == ((WARNING,), ())
+    assert supersede([], [WARNING], NOTHING) == ((), ())
+    assert supersede([OVERDUE], [], frozenset({75, 100})) == ((OVERDUE,), ())
+
+
+def test_catching_up_after_downtime_sends_the_highest_missed_level_once(ksm):
+    clock = TargetClock.start(2 * HOUR, at(2026, 6, 10, 8))
+    evaluation = evaluate_levels(clock, DEFAULT_LEVELS, NOTHING, at(2026, 6, 10, 12), ksm)
+    send, skip = supersede(evaluation.due, evaluation.waiting, NOTHING)
+    assert [level.percent for level in send] == [150] and [level.percent for level in skip] == [75, 100]
+    recorded = frozenset({75, 100, 150})
+    later = evaluate_levels(clock, DEFAULT_LEVELS, recorded, at(2026, 6, 10, 13), ksm)
+    assert supersede(later.due, later.waiting, recorded) == ((), ())
