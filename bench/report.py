@@ -1,7 +1,7 @@
 """Time the service level report of a tenant with 100,000 tickets in a year, on SQLite and PostgreSQL.
 
 Run:  .venv/bin/python bench/report.py [--backend sqlite|postgresql|both] [--tickets 100000]
-                                       [--other 20000] [--repeat 5] [--explain]
+                                       [--other 20000] [--repeat 5] [--explain] [--keep] [--reuse NAME]
 
 For each backend a fresh database is created and migrated (SQLite file in a temp dir; a throw-away
 PostgreSQL database on HELPDESK_TEST_PG_URL, dropped at the end). One tenant gets N tickets spread
@@ -12,7 +12,10 @@ clocks breached, the tickets of the last days still open (some of them breached 
 Durations are business time of the DE-MV calendar (helpdesk.services.sla's own calendar code).
 Then `service_level_report` (with its 12-month trend) is timed for the year 2025 and for two
 months, plus the all-tenants overview of a month; the median of --repeat runs is printed.
-Requirement (issue 4): a monthly report under 0.5 s on PostgreSQL.
+Requirement (issue 4): a monthly report under 0.5 s on PostgreSQL; issue 9: 200 ms at 1M tickets
+(`--other 900000`). `--keep` leaves the PostgreSQL database in place and prints its name;
+`--reuse NAME` times an already seeded one (so query changes can be compared on the same data;
+drop it afterwards with `--reuse NAME --drop`).
 """
 from __future__ import annotations
 
@@ -236,8 +239,9 @@ def explain(call) -> None:
     db.session.rollback()
 
 
-def bench_one(backend: str, n: int, other: int, repeat: int, show_plan: bool) -> dict:
-    """Create, migrate and seed a fresh database, then time the reports."""
+def bench_one(backend: str, n: int, other: int, repeat: int, show_plan: bool, keep: bool = False,
+              reuse: str | None = None, drop: bool = False) -> dict:
+    """Create, migrate and seed a fresh database (or reuse a kept one), then time the reports."""
     from flask_migrate import upgrade
 
     from helpdesk.models import SlaClock, Tenant, Ticket
@@ -247,6 +251,9 @@ def bench_one(backend: str, n: int, other: int, repeat: int, show_plan: bool) ->
     pg_name = None
     if backend == "sqlite":
         url = f"sqlite:///{tmp / 'bench.sqlite'}"
+    elif reuse:
+        pg_name, url = reuse, PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{reuse}"
+        keep = not drop
     else:
         pg_name, url = create_database("helpdesk_bench")
     try:
@@ -260,10 +267,14 @@ def bench_one(backend: str, n: int, other: int, repeat: int, show_plan: bool) ->
                 logging.disable(logging.NOTSET)
             rng = random.Random(20250101)
             began = time.perf_counter()
-            base = seed_base()
-            seeded = seed_tickets(base, 0, n, rng, "BENCH")
-            if other:
-                seed_tickets(base, 1, other, rng, "NACHBAR")
+            if reuse:
+                seeded = (db.session.scalar(select(func.count()).select_from(Ticket).join(Tenant).where(
+                    Tenant.slug == "amt-bench")), 0)
+            else:
+                base = seed_base()
+                seeded = seed_tickets(base, 0, n, rng, "BENCH")
+                if other:
+                    seed_tickets(base, 1, other, rng, "NACHBAR")
             seed_seconds = time.perf_counter() - began
             analyze()
             tenant = db.session.scalar(select(Tenant).where(Tenant.slug == "amt-bench"))
@@ -299,7 +310,9 @@ def bench_one(backend: str, n: int, other: int, repeat: int, show_plan: bool) ->
             db.session.remove()
             db.engine.dispose()
     finally:
-        if pg_name:
+        if pg_name and keep:
+            print(f"  kept PostgreSQL database {pg_name}")
+        elif pg_name:
             drop_database(pg_name)
         shutil.rmtree(tmp, ignore_errors=True)
     year = samples["year 2025"]
@@ -316,7 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--other", type=int, default=20_000, help="tickets of a second tenant")
     parser.add_argument("--repeat", type=int, default=5, help="runs per report; the median is shown")
     parser.add_argument("--explain", action="store_true", help="print each statement's time (and plan on PostgreSQL)")
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database (prints its name)")
+    parser.add_argument("--reuse", metavar="NAME", help="time a kept PostgreSQL database instead of seeding one")
+    parser.add_argument("--drop", action="store_true", help="with --reuse: drop that database at the end")
     args = parser.parse_args(argv)
+    if args.reuse:
+        args.backend = "postgresql"
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     if "postgresql" in backends:
         reason = postgres_unreachable()
@@ -327,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     for backend in backends:
         print(f"running {backend}: {args.tickets} tickets of one tenant in 2025 (+{args.other} of another) ...",
               flush=True)
-        result = bench_one(backend, args.tickets, args.other, args.repeat, args.explain)
+        result = bench_one(backend, args.tickets, args.other, args.repeat, args.explain,
+                           keep=args.keep and backend == "postgresql", reuse=args.reuse, drop=args.drop)
         year, month = result["year"], result["month"]
         print(f"  seeded {result['all_tickets']} tickets, {result['clocks']} clocks of the tenant "
               f"({result['breached_share'] * 100:.1f} % breached) in {result['seed_s']:.0f} s")

@@ -2,6 +2,8 @@
 
 Run:  .venv/bin/python bench/sla_sweep.py [--backend sqlite|postgresql|both] [--sizes 10000,100000]
                                           [--due 200] [--repeat 3] [--explain] [--no-analyze]
+                                          [--profile] [--batch 100]
+e.g.  .venv/bin/python bench/sla_sweep.py --backend postgresql --sizes 100000 --due 1000 --profile
 
 For each backend and size a fresh database is created and migrated (SQLite file in a temp dir;
 a throw-away PostgreSQL database, dropped at the end), one tenant with a contract is seeded and
@@ -51,21 +53,37 @@ IDLE_PRIORITY = 4  # 480 / 4800 min, started within the last hour: next check ho
 
 
 class StatementCounter:
-    """Count the SQL statements sent through an engine while active."""
+    """Count the SQL statements sent through an engine while active, and the database time per statement kind."""
 
     def __init__(self, engine):
         self.count = 0
         self.engine = engine
+        self.seconds: dict[str, list[float]] = {}  # first words of a statement -> [count, seconds]
+        self._began = 0.0
 
     def _on_execute(self, *_args):
         self.count += 1
+        self._began = time.perf_counter()
+
+    def _after_execute(self, _conn, _cursor, statement, *_args):
+        kind = " ".join(statement.split()[:4])[:60]
+        entry = self.seconds.setdefault(kind, [0, 0.0])
+        entry[0] += 1
+        entry[1] += time.perf_counter() - self._began
 
     def __enter__(self):
         event.listen(self.engine, "before_cursor_execute", self._on_execute)
+        event.listen(self.engine, "after_cursor_execute", self._after_execute)
         return self
 
     def __exit__(self, *_exc):
         event.remove(self.engine, "before_cursor_execute", self._on_execute)
+        event.remove(self.engine, "after_cursor_execute", self._after_execute)
+
+    def top(self, n: int = 8) -> list[str]:
+        """Return the statement kinds that took the most database time, as printable lines."""
+        rows = sorted(self.seconds.items(), key=lambda item: -item[1][1])[:n]
+        return [f"{seconds:8.2f} s {count:6d} x  {kind}" for kind, (count, seconds) in rows]
 
 
 def seed(n: int, due: int) -> dict:
@@ -222,19 +240,19 @@ def rearm(due_ids: list[int], first_check: datetime) -> None:
 
 
 def explain(now: datetime) -> None:
-    """Print the plans of the queries the sweep runs per ticket."""
+    """Print the plans of the queries the sweep runs per batch of due tickets."""
     from helpdesk.models import Escalation, SlaClock, Ticket
 
     dialect = db.engine.dialect
     prefix = "EXPLAIN " if dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
-    some_ticket = db.session.scalar(select(func.min(Ticket.id)))
+    batch = list(db.session.scalars(select(Ticket.id).order_by(Ticket.id).limit(100)))
     statements = {
-        "due ticket (sweep)": select(Ticket).where(Ticket.sla_next_check_at <= now)
-        .order_by(Ticket.sla_next_check_at, Ticket.id).limit(1).with_for_update(skip_locked=True),
-        "clocks of a ticket": select(SlaClock).where(SlaClock.ticket_id == some_ticket)
-        .order_by(SlaClock.target, SlaClock.cycle),
-        "fired levels of a clock": select(Escalation.percent).where(
-            Escalation.ticket_id == some_ticket, Escalation.target == "resolution", Escalation.cycle == 1),
+        "batch of due tickets (sweep)": select(Ticket).where(Ticket.sla_next_check_at <= now)
+        .order_by(Ticket.sla_next_check_at, Ticket.id).limit(100).with_for_update(skip_locked=True),
+        "clocks of a batch": select(SlaClock).where(SlaClock.ticket_id.in_(batch))
+        .order_by(SlaClock.ticket_id, SlaClock.target, SlaClock.cycle),
+        "fired levels of a batch": select(Escalation.ticket_id, Escalation.target, Escalation.cycle,
+                                          Escalation.percent).where(Escalation.ticket_id.in_(batch)),
     }
     for label, statement in statements.items():
         compiled = statement.compile(dialect=dialect)
@@ -250,7 +268,8 @@ def explain(now: datetime) -> None:
         db.session.rollback()
 
 
-def bench_one(backend: str, n: int, due: int, *, repeat: int, show_plan: bool, run_analyze: bool) -> dict:
+def bench_one(backend: str, n: int, due: int, *, repeat: int, show_plan: bool, run_analyze: bool,
+              batch: int | None = None) -> dict:
     """Create, migrate and seed a fresh database, then time the busy and the idle sweep."""
     from flask_migrate import upgrade
 
@@ -300,7 +319,7 @@ def bench_one(backend: str, n: int, due: int, *, repeat: int, show_plan: bool, r
                 db.session.expunge_all()
                 with StatementCounter(db.engine) as statements:
                     began, cpu_began = time.perf_counter(), time.process_time()
-                    result = sla.sweep(NOW, limit=max(500, 2 * due))
+                    result = sla.sweep(NOW, limit=max(500, 2 * due), batch_size=batch)
                     sweep_seconds = time.perf_counter() - began
                     cpu_seconds = time.process_time() - cpu_began
                 blocks = pg_blocks() - blocks_before if blocks_before is not None else None
@@ -314,7 +333,7 @@ def bench_one(backend: str, n: int, due: int, *, repeat: int, show_plan: bool, r
                 idle_seconds = time.perf_counter() - began
                 assert idle["tickets"] == 0 and still_due == 0, (idle, still_due)
                 runs.append({"sweep_s": sweep_seconds, "cpu_s": cpu_seconds, "blocks": blocks,
-                             "idle_ms": idle_seconds * 1000})
+                             "idle_ms": idle_seconds * 1000, "top": statements.top()})
             if show_plan:
                 print(f"  {backend}, N={n}:")
                 explain(NOW)
@@ -344,7 +363,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--due", type=int, default=200, help="tickets whose check is due (fixed over sizes)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="sweeps per database (due tickets re-armed in between); the median is shown")
-    parser.add_argument("--explain", action="store_true", help="print the plans of the per-ticket queries")
+    parser.add_argument("--explain", action="store_true", help="print the plans of the per-batch queries")
+    parser.add_argument("--profile", action="store_true", help="print the statements that took the most time")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="due tickets per sweep transaction (default: the app's SLA_SWEEP_BATCH_SIZE)")
     parser.add_argument("--no-analyze", dest="analyze", action="store_false",
                         help="skip VACUUM ANALYZE after the bulk load on PostgreSQL (plans on stale statistics)")
     args = parser.parse_args(argv)
@@ -362,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             print(f"running {backend} with {size} open tickets, {args.due} due ...", flush=True)
             result = bench_one(backend, size, args.due, repeat=args.repeat,
-                               show_plan=args.explain, run_analyze=args.analyze)
+                               show_plan=args.explain, run_analyze=args.analyze, batch=args.batch)
             print(f"  seeded {result['n']} tickets + {result['clocks']} clocks in {result['seed_s']:.1f} s; "
                   f"sweep checked {result['checked']} tickets, fired {result['escalations']} escalations, "
                   f"wrote {result['outbox']} outbox rows, {result['statements']} SQL statements "
@@ -371,6 +393,10 @@ def main(argv: list[str] | None = None) -> int:
                 blocks = "" if run["blocks"] is None else f", {run['blocks']} buffers"
                 print(f"    sweep {number}: {run['sweep_s']:.2f} s wall, {run['cpu_s']:.2f} s python CPU{blocks}, "
                       f"idle sweep {run['idle_ms']:.1f} ms", flush=True)
+                if args.profile:
+                    print("      database time by statement (until the rows are fetched):")
+                    for line in run["top"]:
+                        print("      " + line)
             results.append(result)
     print()
     print(f"sweep s = wall time, median of {args.repeat} sweep(s) per database (min-max in brackets); "

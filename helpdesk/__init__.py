@@ -10,7 +10,7 @@ from flask_login import current_user
 import os
 
 from helpdesk.config import ROOT, Config, DevelopmentConfig
-from helpdesk.extensions import babel, csrf, db, limiter, login_manager, migrate
+from helpdesk.extensions import babel, csrf, db, limiter, login_manager, migrate, sqlite_wal
 
 
 def create_app(config: type | dict | None = None) -> Flask:
@@ -80,6 +80,8 @@ def register_extensions(app: Flask) -> None:
     from helpdesk import models  # noqa: F401  (register the tables)
 
     db.init_app(app)
+    with app.app_context():
+        sqlite_wal(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)

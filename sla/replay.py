@@ -133,10 +133,32 @@ class _Run:
     breached_at: datetime | None = None
     outcome: str | None = None
     decided_at: datetime | None = None
+    # (clock, its due moment): the due moment of the clock as it is now, computed once per state.
+    _due: tuple[TargetClock, datetime | None] | None = None
 
     @property
     def is_open(self) -> bool:
         return self.clock.stopped_at is None
+
+    def due_at(self, cal: BusinessCalendar) -> datetime | None:
+        """Return the running clock's due moment (None unless running), cached until the clock changes."""
+        cached = self._due
+        if cached is None or cached[0] is not self.clock:
+            cached = self._due = (self.clock, self.clock.due_at(cal))
+        return cached[1]
+
+    def breached(self, at: datetime, cal: BusinessCalendar) -> bool:
+        """Tell whether the running clock has used more than its target at `at` (TargetClock.breached).
+
+        Business time only grows, so up to the due moment the target cannot be exceeded: most
+        looks are answered by one comparison instead of a business time computation.
+        """
+        clock = self.clock
+        if clock.used_before <= clock.target:  # else due_at is the segment start, already exceeded
+            due = self.due_at(cal)
+            if due is not None and at <= due:
+                return False
+        return clock.breached(at, cal)
 
 
 def _whole_seconds(clock: TargetClock) -> TargetClock:
@@ -175,7 +197,7 @@ class _Ticket:
 
     def _decide(self, run: _Run, at: datetime) -> None:
         clock = run.clock
-        due = clock.due_at(self.cal) if clock.is_running else None
+        due = run.due_at(self.cal) if clock.is_running else None
         clock = clock.stop(at, self.cal)
         used = clock.used_before
         run.clock = _whole_seconds(clock)
@@ -187,8 +209,8 @@ class _Ticket:
     def look(self, at: datetime) -> None:
         """Record the breach of every running clock whose target is exceeded at `at`."""
         for run in self.runs:
-            if run.breached_at is None and run.clock.is_running and run.clock.breached(at, self.cal):
-                run.breached_at = self.cal.next_open(run.clock.due_at(self.cal))
+            if run.breached_at is None and run.clock.is_running and run.breached(at, self.cal):
+                run.breached_at = self.cal.next_open(run.due_at(self.cal))
 
     def apply(self, event: HistoryEvent) -> None:
         """Run the clocks on one event."""

@@ -28,7 +28,7 @@ class QueueFilterForm(FlaskForm):
     tenant = _select(_l("Mandant"))
     category = _select(_l("Kategorie"))
     team = _select(_l("Team"))
-    text = StringField(_l("Suche (Nummer oder Betreff)"), validators=[Optional(), Length(max=200)])
+    text = StringField(_l("Suche (Nummer, Text, Person, Behörde)"), validators=[Optional(), Length(max=200)])
 
     def fill_choices(self, tenants, categories, teams) -> None:
         """Offer the tenants, catalog entries and teams to filter by."""
@@ -119,22 +119,30 @@ class TransferForm(FlaskForm):
 
 
 class NewTicketForm(FlaskForm):
-    """File a ticket for a requester who phoned or wrote an email."""
+    """File a ticket for a requester who phoned or wrote an email.
 
-    requester_id = _select(_l("Anfragende Person"))
+    The requester is found with a search (a step of this form without JavaScript, type-ahead with it) or
+    added on the spot as a new caller; only the chosen id travels, never a list of everyone.
+    """
+
+    q = StringField(_l("Person suchen"), validators=[Optional(), Length(max=200)])
+    tenant = _select(_l("Behörde"))
+    requester_id = RadioField(_l("Anfragende Person"), choices=[], validate_choice=False, coerce=str)
+    new_name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
+    new_email = StringField(_l("E-Mail-Adresse"), validators=[Optional(), Length(max=254)])
+    new_tenant_id = _select(_l("Behörde"))
     channel = _select(_l("Eingangskanal"), choices=[C("phone", CHANNEL_LABELS["phone"]), C("email", CHANNEL_LABELS["email"])],
                       default="phone")
+    subject = StringField(_l("Betreff"))
+    description = TextAreaField(_l("Beschreibung"))
     category_id = _select(_l("Kategorie"))
     impact = _select(_l("Auswirkung"), choices=[C(str(n), IMPACT_HELP[n]) for n in LEVELS], default="3")
     urgency = _select(_l("Dringlichkeit"), choices=[C(str(n), URGENCY_HELP[n]) for n in LEVELS], default="3")
-    subject = StringField(_l("Betreff"))
-    description = TextAreaField(_l("Beschreibung"))
     attachments = MultipleFileField(_l("Dateien"))
 
-    def fill_choices(self, requesters, categories) -> None:
-        """Offer active tenant users grouped by tenant (optgroups) and the active catalog entries."""
-        self.requester_id.choices = [C("", _l("– bitte wählen –"))] + [
-            C(str(user.id), f"{user.name} <{user.email}>", optgroup=user.tenant.name) for user in requesters
-        ]
+    def fill_choices(self, tenants, categories) -> None:
+        """Offer the active authorities (search filter, new caller) and the active catalog entries."""
+        authorities = [C(str(t.id), t.name) for t in tenants]
+        self.tenant.choices = [C("", _l("alle Behörden"))] + authorities
+        self.new_tenant_id.choices = [C("", _l("– bitte wählen –"))] + authorities
         self.category_id.choices = [C("", _l("– bitte wählen –"))] + [C(str(c.id), c.full_name) for c in categories]
-

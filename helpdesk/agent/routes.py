@@ -6,7 +6,7 @@ ticket and file URLs, so the answer never depends on whether a ticket exists.
 """
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -20,7 +20,9 @@ from helpdesk.agent.forms import (
 from helpdesk.extensions import db, login_manager
 from helpdesk.models import Ticket, User
 from helpdesk.services import queues, tickets
+from helpdesk.services import people
 from helpdesk.services import sla as sla_service
+from helpdesk.services import search as search_service
 from helpdesk.services.attachments import send_attachment, uploads_from_request
 from helpdesk.services.errors import DomainError, Forbidden, NotFound
 from helpdesk.services.permissions import get_attachment, get_ticket
@@ -48,8 +50,8 @@ def require_staff():
 
 
 def _queue_url(**changes) -> str:
-    """Return the queue URL with the current arguments, some changed (None drops one), page reset."""
-    args = {key: value for key, value in request.args.items() if key != "page"}
+    """Return the queue URL with the current arguments, some changed (None drops one), back on page 1."""
+    args = {key: value for key, value in request.args.items() if key not in ("page", "after", "before")}
     args.update(changes)
     return url_for("agent.queue", **{key: value for key, value in args.items() if value not in (None, "")})
 
@@ -57,7 +59,7 @@ def _queue_url(**changes) -> str:
 @bp.route("/")
 @bp.route("/queue")
 def queue():
-    """List the tickets of one tab, filtered, sorted and paginated."""
+    """List the tickets of one tab, filtered, sorted, paged by keyset ("Weiter" / "Zurück")."""
     tab = request.args.get("tab")
     tab = tab if tab in queues.TABS else queues.default_tab(current_user)
     sort = request.args.get("sort")
@@ -65,14 +67,13 @@ def queue():
     form = QueueFilterForm(formdata=request.args)
     form.fill_choices(queues.tenants(), queues.active_categories(), queues.active_teams())
     filters = QueueFilters.clean(**{name: request.args.get(name) for name in FILTER_NAMES})
-    page = db.paginate(
-        queues.queue_query(current_user, tab, filters, sort),
-        page=page_number(request.args.get("page")),
-        per_page=current_app.config["PAGE_SIZE"],
-        error_out=False,
+    page_number(request.args.get("page"))  # old numbered links: a malformed one still gets its clear 400/404
+    page = queues.queue_page(
+        current_user, tab, filters, sort, after=request.args.get("after") or None,
+        before=request.args.get("before") or None, per_page=current_app.config["PAGE_SIZE"],
     )
     return render_template(
-        "agent/queue.html", page=page, form=form, tab=tab, sort=sort, tabs=queues.TABS,
+        "agent/queue.html", page=page, form=form, tab=tab, sort=sort, tabs=queues.TABS, count_cap=queues.COUNT_CAP,
         sla_badges=sla_service.badges(page.items, clock.utcnow()),
         tab_labels=TAB_LABELS, queue_url=lambda **changes: _queue_url(**{"tab": tab, **changes}),
     )
@@ -207,16 +208,33 @@ def transfer(number: str):
                 _("Das Ticket wurde an das andere Team übergeben."))
 
 
+@bp.route("/people")
+def people_lookup():
+    """Answer the type-ahead: up to 20 requesters matching ?q= (name, email or authority), optionally ?tenant=."""
+    q = (request.args.get("q") or "")[:200]
+    found, more = people.search_requesters(q, request.args.get("tenant"))
+    return jsonify(people=[people.as_json(user) for user in found], more=more)
+
+
+NEW_TICKET_FIELDS = {"requester": "requester_id", "category": "category_id"}
+
+
 @bp.route("/tickets/new", methods=["GET", "POST"])
 def new_ticket():
-    """File a ticket on behalf of a requester who phoned or wrote."""
+    """File a ticket on behalf of a requester who phoned or wrote; "Person suchen" re-renders with matches."""
     form = NewTicketForm()
-    form.fill_choices(queues.active_requesters(), queues.active_categories())
+    if request.method == "GET":  # /agent/tickets/new?q=…&tenant=… runs the search step as well
+        form.q.data = (request.args.get("q") or "")[:200]
+        form.tenant.data = request.args.get("tenant") or ""
+    form.fill_choices(people.active_tenants(), queues.active_categories())
+    searching = request.method == "GET" or request.form.get("action") == "search"
     error = None
-    if request.method == "POST" and form.validate():
-        raw = form.requester_id.data or ""
-        requester = db.session.get(User, as_id(raw)) if as_id(raw) else None
+    if not searching and form.validate():
         try:
+            requester = people.chosen_requester(
+                form.requester_id.data, name=form.new_name.data, email=form.new_email.data,
+                tenant_id=form.new_tenant_id.data,
+            )
             ticket = tickets.create_ticket(
                 current_user, requester=requester, channel=form.channel.data, subject=form.subject.data,
                 description=form.description.data, category_id=form.category_id.data, impact=form.impact.data,
@@ -227,19 +245,35 @@ def new_ticket():
             raise
         except DomainError as exc:
             db.session.rollback()
-            fields = {"requester": "requester_id", "category": "category_id"}
-            field = getattr(form, fields.get(exc.field or "", exc.field or ""), None)
+            field = getattr(form, NEW_TICKET_FIELDS.get(exc.field or "", exc.field or ""), None)
             if field is not None and hasattr(field, "errors"):
-                field.errors.append(exc.message)
+                field.errors = [*field.errors, exc.message]
             error = exc.message
         else:
             flash(_("Das Ticket %(number)s wurde erfasst.", number=ticket.number), "success")
             return redirect(url_for("agent.ticket", number=ticket.number))
-    status_code = 422 if request.method == "POST" else 200
-    return render_template("agent/new_ticket.html", form=form, error=error), status_code
+    elif not searching:
+        error = _("Bitte prüfen Sie Ihre Eingaben.")
+    asked = bool(form.q.data) if request.method == "GET" else searching
+    step = people.search_step(form.q.data, form.tenant.data, form.requester_id.data, asked=asked)
+    if step.searched and not step.matches and not (form.new_name.data or form.new_email.data):
+        # Nobody found: what was searched for is most likely the new caller's address or name.
+        guess = " ".join((form.q.data or "").split())
+        (form.new_email if "@" in guess else form.new_name).data = guess
+        form.new_tenant_id.data = form.tenant.data
+    status_code = 200 if searching else 422
+    return render_template("agent/new_ticket.html", form=form, error=error, step=step), status_code
 
 
 @bp.route("/attachments/<int(max=2147483647):attachment_id>")
 def attachment(attachment_id: int):
     """Download a file of a ticket (KSM staff also get internal files)."""
     return send_attachment(get_attachment(current_user, attachment_id))
+
+
+@bp.route("/search")
+def search():
+    """Search all tickets by words, number, requester or authority (internal notes included), best first."""
+    query = (request.args.get("q") or "").strip()[:200]
+    hits = search_service.search(current_user, query, limit=current_app.config["PAGE_SIZE"]) if query else []
+    return render_template("agent/search.html", query=query, hits=hits)

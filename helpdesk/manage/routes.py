@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from helpdesk import clock
@@ -21,7 +21,7 @@ from helpdesk.manage.forms import (
 from helpdesk.models import Category, OutboxMessage, RoutingRule, Team, Tenant, User, team_members
 from helpdesk.models.outbox import OUTBOX_STATUSES
 from helpdesk.models.users import ROLES, STAFF_ROLES
-from helpdesk.services import admin, routing
+from helpdesk.services import admin, people, routing
 from helpdesk.services.errors import DomainError
 from helpdesk.services.ids import optional_id, page_number
 
@@ -145,11 +145,10 @@ def users():
         query = query.where(User.tenant_id == optional_id(tenant, _("Diesen Mandanten gibt es nicht.")))
     text = (request.args.get("text") or "").strip().lower()[:200]
     if text:
-        query = query.where(or_(
-            func.lower(User.name).contains(text, autoescape=True),
-            func.lower(User.email).contains(text, autoescape=True),
-        ))
-    page = _page(query.order_by(User.name, User.id))
+        query = query.where(people.name_or_email_contains(text))
+    # No COUNT over every account per page view: the list counts up to people.COUNT_CAP rows.
+    page = people.capped_page(query.order_by(User.name, User.id), page_number(request.args.get("page")),
+                              current_app.config["PAGE_SIZE"])
     return render_template("manage/users.html", page=page, form=form)
 
 

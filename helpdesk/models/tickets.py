@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.clock import utcnow
@@ -26,6 +26,14 @@ class TicketCounter(db.Model):
     last_number: Mapped[int] = mapped_column(Integer, default=0)
 
 
+def _open_index(name: str, *columns: str, unassigned: bool = False) -> Index:
+    """Return a partial index over open tickets (a few % of all): the queue tabs walk them in sort order."""
+    condition = "status IN (%s)" % ", ".join(f"'{status}'" for status in OPEN_STATUSES)
+    if unassigned:
+        condition += " AND assignee_id IS NULL"
+    return Index(name, *columns, postgresql_where=text(condition), sqlite_where=text(condition))
+
+
 class Ticket(db.Model):
     """An incident or service request of a tenant."""
 
@@ -39,6 +47,33 @@ class Ticket(db.Model):
         Index("ix_ticket_status_resolved", "status", "resolved_at"),
         Index("ix_ticket_status_sla_due", "status", "sla_due_at"),
         Index("ix_ticket_team_sla_due", "team_id", "sla_due_at"),
+        # Service level reports read these index-only: opened and resolved per month of a tenant,
+        # with the columns they group by (team, category) and the status the resolved count needs.
+        Index("ix_ticket_tenant_created_report", "tenant_id", "created_at", "team_id", "category_id", "id"),
+        Index("ix_ticket_tenant_resolved_report", "tenant_id", "resolved_at", "status", "team_id", "category_id"),
+        # Queues (services/queues.py KEYSET_COLUMNS): each tab and sort is an index range with a LIMIT.
+        _open_index("ix_ticket_open_priority", "priority", "created_at", "id"),
+        _open_index("ix_ticket_open_due", "sla_due_at", "priority", "id"),
+        _open_index("ix_ticket_open_created", "created_at", "id"),
+        _open_index("ix_ticket_open_updated", "updated_at", "id"),
+        _open_index("ix_ticket_open_number", "number", "id"),
+        _open_index("ix_ticket_open_team_priority", "team_id", "priority", "created_at", "id"),
+        _open_index("ix_ticket_open_team_due", "team_id", "sla_due_at", "priority", "id"),
+        _open_index("ix_ticket_open_team_created", "team_id", "created_at", "id"),
+        _open_index("ix_ticket_open_team_updated", "team_id", "updated_at", "id"),
+        _open_index("ix_ticket_open_team_number", "team_id", "number", "id"),
+        _open_index("ix_ticket_unassigned_team_priority", "team_id", "priority", "created_at", "id", unassigned=True),
+        _open_index("ix_ticket_unassigned_team_due", "team_id", "sla_due_at", "priority", "id", unassigned=True),
+        _open_index("ix_ticket_unassigned_team_created", "team_id", "created_at", "id", unassigned=True),
+        _open_index("ix_ticket_unassigned_team_updated", "team_id", "updated_at", "id", unassigned=True),
+        _open_index("ix_ticket_unassigned_team_number", "team_id", "number", "id", unassigned=True),
+        # The "all" tab over every ticket (updated: ix_ticket_updated_id, number: its unique index).
+        Index("ix_ticket_priority_created_id", "priority", "created_at", "id"),
+        Index("ix_ticket_due_priority_id", "sla_due_at", "priority", "id"),
+        Index("ix_ticket_created_id", "created_at", "id"),
+        # Portal: a tenant manager's list of the whole authority, newest activity first.
+        Index("ix_ticket_tenant_updated_id", "tenant_id", "updated_at", "id"),
+        _open_index("ix_ticket_open_tenant_updated", "tenant_id", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

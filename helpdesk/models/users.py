@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.clock import utcnow
@@ -19,6 +19,13 @@ ROLES = TENANT_ROLES + STAFF_ROLES
 
 class User(UserMixin, db.Model):
     """A login; tenant users belong to one tenant, KSM staff to none."""
+
+    # The people lookup (services/people.py) searches name and email parts with ILIKE '%…%': on PostgreSQL
+    # trigram GIN indexes serve that (SQLite gets plain indexes, which still order the admin list by name).
+    __table_args__ = (
+        Index("ix_user_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
+        Index("ix_user_email_trgm", "email", postgresql_using="gin", postgresql_ops={"email": "gin_trgm_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)

@@ -6,7 +6,6 @@ from functools import wraps
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import or_
 from sqlalchemy.orm import selectinload
 
 from helpdesk import clock
@@ -17,6 +16,7 @@ from helpdesk.models.users import TENANT_ROLES
 from helpdesk.portal import bp
 from helpdesk.portal.forms import ConfirmForm, NewTicketForm, ReopenForm, ReplyForm
 from helpdesk.services import permissions, queues, tickets
+from helpdesk.services import search as search_service
 from helpdesk.services.attachments import send_attachment, uploads_from_request
 from helpdesk.services.errors import DomainError
 from helpdesk.services.ids import page_number
@@ -73,20 +73,28 @@ def my_tickets():
     if scope == "mine":
         query = query.where(Ticket.requester_id == current_user.id)
     if STATUS_TABS[status_tab]:
-        query = query.where(Ticket.status.in_(STATUS_TABS[status_tab]))
+        query = query.where(queues.status_in(STATUS_TABS[status_tab]))
     if text:
-        query = query.where(or_(Ticket.subject.icontains(text, autoescape=True),
-                                Ticket.number.icontains(text, autoescape=True)))
-    query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).options(
-        selectinload(Ticket.category).selectinload(Category.parent),
-        selectinload(Ticket.requester),
+        query = query.where(Ticket.id.in_(search_service.matching_ticket_ids(current_user, text)))
+    page_number(request.args.get("page"))  # old numbered links: a malformed one still gets its clear 400/404
+    # A tenant manager's list spans the whole authority: keyset pages and a capped count, as the queues.
+    page = queues.keyset_page(
+        query, "-updated", after=request.args.get("after") or None, before=request.args.get("before") or None,
+        per_page=current_app.config["PAGE_SIZE"],
+        options=(selectinload(Ticket.category).selectinload(Category.parent), selectinload(Ticket.requester)),
     )
-    page = db.paginate(query, page=page_number(request.args.get("page")), per_page=current_app.config["PAGE_SIZE"],
-                       error_out=False)
     return render_template(
         "portal/my_tickets.html", page=page, status_tab=status_tab, scope=scope, text=text,
-        is_manager=is_manager, show_requester=scope == "tenant",
+        is_manager=is_manager, show_requester=scope == "tenant", count_cap=queues.COUNT_CAP,
+        list_url=_list_url,
     )
+
+
+def _list_url(**changes) -> str:
+    """Return the ticket list URL with the current arguments and a cursor (after= or before=)."""
+    args = {key: value for key, value in request.args.items() if key not in ("page", "after", "before")}
+    args.update(changes)
+    return url_for("portal.my_tickets", **args)
 
 
 @bp.route("/tickets/new", methods=["GET", "POST"])
@@ -222,3 +230,13 @@ def _first_form_error(form) -> str | None:
 def attachment(attachment_id: int):
     """Send a file of a visible ticket as a download; 404 for anything not visible."""
     return send_attachment(permissions.get_attachment(current_user, attachment_id))
+
+
+@bp.route("/search")
+@login_required
+@tenant_role_required
+def search():
+    """Search the tickets the user's list shows (public text only), best first, with the matching passage."""
+    query = (request.args.get("q") or "").strip()[:200]
+    hits = search_service.search(current_user, query, limit=current_app.config["PAGE_SIZE"]) if query else []
+    return render_template("portal/search.html", query=query, hits=hits)

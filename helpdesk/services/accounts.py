@@ -97,7 +97,11 @@ def normalize_email(email: str, *, check_deliverability: bool = False) -> str:
 
 def find_user_by_email(email: str) -> User | None:
     """Return the user with this email (case-insensitive) or None."""
-    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    wanted = email.strip().lower()
+    # Addresses are stored lower-case (normalize_email): the unique index answers; the lower() scan only
+    # finds rows written before that rule, and runs only when the indexed lookup found nobody.
+    return (db.session.scalar(select(User).where(User.email == wanted))
+            or db.session.scalar(select(User).where(func.lower(User.email) == wanted)))
 
 
 def authenticate(email: str, password: str, now) -> User | None:

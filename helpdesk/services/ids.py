@@ -11,8 +11,8 @@ MAX_ID = 2**31 - 1  # INTEGER columns on PostgreSQL (and what SQLite ids stay wi
 def as_id(value) -> int | None:
     """Return the id in 1..MAX_ID that `value` spells, else None (never raises)."""
     text = str(value if value is not None else "").strip()
-    if not text.isdigit() or len(text) > 10:
-        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None  # isdigit() alone accepts "²", which int() refuses
     number = int(text)
     return number if 1 <= number <= MAX_ID else None
 

@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 
 from flask import current_app, render_template
-from flask_babel import force_locale
+from flask_babel import force_locale, get_translations
+from sqlalchemy import insert
 
 from helpdesk.extensions import db
 from helpdesk.models import OutboxMessage, Ticket, User
+from helpdesk.models.outbox import new_message_id
 
 log = logging.getLogger(__name__)
+
+# Stand-ins for what differs between the recipients of one email rendered for many: NUL bytes never
+# occur in stored text (input is refused with them), so a marker cannot be forged by a ticket subject.
+_SLOT = re.compile("\x00(url|recipient\\.[a-z_]+)\x00")
 
 
 def ticket_url(ticket: Ticket, user: User) -> str:
@@ -18,6 +25,16 @@ def ticket_url(ticket: Ticket, user: User) -> str:
     base = current_app.config["BASE_URL"].rstrip("/")
     area = "agent" if user.is_staff else "portal"
     return f"{base}/{area}/tickets/{ticket.number}"
+
+
+def _reachable(recipient: User | None) -> bool:
+    return recipient is not None and recipient.active and bool(recipient.email)
+
+
+def _subject_and_body(rendered: str) -> tuple[str, str]:
+    """Split a rendered email template into its "Subject:" line and the body text."""
+    subject, _, body = rendered.strip().partition("\n")
+    return " ".join(subject.removeprefix("Subject:").split())[:300], body.strip() + "\n"
 
 
 def queue_email(
@@ -35,7 +52,7 @@ def queue_email(
 
     body_html and attachments ([{"filename", "content_type", "data_b64"}]) are stored as given.
     """
-    if recipient is None or not recipient.active or not recipient.email:
+    if not _reachable(recipient):
         return None
     with force_locale(recipient.locale or "de"):
         rendered = render_template(
@@ -45,11 +62,11 @@ def queue_email(
             url=ticket_url(ticket, recipient) if ticket else current_app.config["BASE_URL"],
             **context,
         )
-    subject, _, body = rendered.strip().partition("\n")
+    subject, body = _subject_and_body(rendered)
     message = OutboxMessage(
         recipient=recipient.email,
-        subject=" ".join(subject.removeprefix("Subject:").split())[:300],
-        body_text=body.strip() + "\n",
+        subject=subject,
+        body_text=body,
         kind=template,
         ticket_id=ticket.id if ticket else None,
         tenant_id=ticket.tenant_id if ticket else recipient.tenant_id,
@@ -62,3 +79,74 @@ def queue_email(
     db.session.add(message)
     log.info("outbox: queued %s to %s", template, recipient.email)
     return message
+
+
+class _RecipientSlots:
+    """Stands in for the recipient while one rendering serves many: each attribute is a marker."""
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return f"\x00recipient.{name}\x00"
+
+
+def _bound_gettext() -> dict:
+    """Return gettext and ngettext for a template, bound to the current language's catalog.
+
+    They replace the environment's callables for one rendering (the i18n extension resolves them
+    from the context), which otherwise look the catalog up again for every text of the email.
+    Like Jinja's "newstyle" gettext they always %-format, so "%%" reads the same.
+    """
+    translations = get_translations()
+
+    def gettext(__string: str, **variables) -> str:
+        return translations.ugettext(__string) % variables
+
+    def ngettext(__singular: str, __plural: str, __num: int, **variables) -> str:
+        variables.setdefault("num", __num)
+        return translations.ungettext(__singular, __plural, __num) % variables
+
+    return {"gettext": gettext, "ngettext": ngettext}
+
+
+def outbox_rows(recipients: list[User], template: str, *, now: datetime, ticket: Ticket,
+                dedupe_keys: dict[int, str], **context) -> list[dict]:
+    """Render templates/email/<template>.txt once per language for all recipients; return one outbox row each.
+
+    The recipient's attributes and the link are filled in per person after rendering, so the
+    template may use them as text only (no conditions on them). Plain-text templates are not
+    HTML-escaped, so filling in after rendering gives the same text as rendering per person.
+    Each row gets its own Message-ID and dedupe key (dedupe_keys by user id).
+    """
+    by_locale: dict[str, list[User]] = {}
+    for user in recipients:
+        if _reachable(user):
+            by_locale.setdefault(user.locale or "de", []).append(user)
+    rows = []
+    for locale, users in by_locale.items():
+        with force_locale(locale):
+            rendered = render_template(f"email/{template}.txt", recipient=_RecipientSlots(), ticket=ticket,
+                                       url="\x00url\x00", **_bound_gettext(), **context)
+        for user in users:
+            def fill(match: re.Match, user: User = user) -> str:
+                slot = match.group(1)
+                if slot == "url":
+                    return ticket_url(ticket, user)
+                return str(getattr(user, slot.removeprefix("recipient.")))
+
+            subject, body = _subject_and_body(_SLOT.sub(fill, rendered))
+            rows.append({
+                "recipient": user.email, "subject": subject, "body_text": body, "kind": template,
+                "ticket_id": ticket.id, "tenant_id": ticket.tenant_id,
+                "dedupe_key": dedupe_keys.get(user.id), "status": "pending", "attempts": 0,
+                "created_at": now, "next_attempt_at": now, "message_id": new_message_id(),
+            })
+    return rows
+
+
+def add_to_outbox(rows: list[dict]) -> None:
+    """Insert outbox rows built by outbox_rows in one statement, in the caller's transaction."""
+    if not rows:
+        return
+    db.session.execute(insert(OutboxMessage.__table__), rows)
+    log.info("outbox: queued %d %s email(s)", len(rows), rows[0]["kind"])

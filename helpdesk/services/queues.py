@@ -1,17 +1,25 @@
 """Read queries of the agent workspace: queue tabs, filters and sorting on top of the tenant scope."""
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from flask_babel import gettext as _
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, func, or_, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from helpdesk.extensions import db
 from helpdesk.models import Attachment, Category, Comment, Team, Tenant, Ticket, TicketEvent, User, team_members
 from helpdesk.models.tickets import OPEN_STATUSES, PRIORITIES, STATUSES
+from helpdesk.models.types import UTCDateTime
 from helpdesk.models.users import STAFF_ROLES, TENANT_ROLES
-from helpdesk.services.permissions import attachment_scope, can_see_internal, comment_scope, ticket_scope
+from helpdesk.services.errors import DomainError
 from helpdesk.services.ids import as_id
+from helpdesk.services.permissions import attachment_scope, can_see_internal, comment_scope, ticket_scope
+from helpdesk.services.search import matching_ticket_ids
 
 # Tab keys in the order the queue page shows them.
 TABS = ("team", "unassigned", "mine", "open", "all")
@@ -27,6 +35,19 @@ _SORT_COLUMNS = {
 }
 SORTS = tuple(key for name in _SORT_COLUMNS for key in (name, f"-{name}"))
 DEFAULT_SORT = "priority"
+
+# Keyset pages walk these columns (all in one direction, the id last) so every page is an index range
+# scan with a LIMIT (the partial indexes on open tickets in models/tickets.py), however deep.
+# "due" keeps tickets without a clock after the others: the NULL due dates are a segment of their own.
+KEYSET_COLUMNS = {
+    "priority": (Ticket.priority, Ticket.created_at, Ticket.id),
+    "due": (Ticket.sla_due_at, Ticket.priority, Ticket.id),
+    "created": (Ticket.created_at, Ticket.id),
+    "updated": (Ticket.updated_at, Ticket.id),
+    "number": (Ticket.number, Ticket.id),
+}
+# Counting stops here: a page view never counts all open tickets ("mehr als 1.000").
+COUNT_CAP = 1000
 
 
 def _as_id(value) -> int | None:
@@ -59,22 +80,33 @@ class QueueFilters:
         )
 
 
+def status_in(statuses) -> ColumnElement[bool]:
+    """Return `status IN (...)` with the statuses written into the SQL, not bound.
+
+    The partial indexes on open tickets name these statuses; PostgreSQL (in a generic plan) and SQLite
+    use a partial index only when the query spells its condition with the same literals.
+    """
+    return Ticket.status.in_(bindparam("statuses", list(statuses), expanding=True, literal_execute=True))
+
+
 def default_tab(user: User) -> str:
     """Return the tab a user starts on: the own teams' queue, or all open tickets without a team."""
     return "team" if user.teams else "open"
 
 
-def _my_team_ids(user: User):
-    return select(team_members.c.team_id).where(team_members.c.user_id == user.id).scalar_subquery()
-
-
 def queue_query(user: User, tab: str, filters: QueueFilters, sort: str | None) -> Select:
     """Return the scoped, filtered, ordered select of tickets for one queue tab (related rows eager)."""
+    return _ordered(_filtered(user, tab, filters), sort)
+
+
+def _filtered(user: User, tab: str, filters: QueueFilters) -> Select:
+    """Return the scoped and filtered select of one tab's tickets, not yet ordered."""
     query = ticket_scope(user)
     if tab != "all":
-        query = query.where(Ticket.status.in_(OPEN_STATUSES))
+        query = query.where(status_in(OPEN_STATUSES))
     if tab in ("team", "unassigned"):
-        query = query.where(Ticket.team_id.in_(_my_team_ids(user)))
+        # The team ids as values, not a subquery: with one team the planner walks that team's index in order.
+        query = query.where(Ticket.team_id.in_([team.id for team in user.teams]))
     if tab == "unassigned":
         query = query.where(Ticket.assignee_id.is_(None))
     elif tab == "mine":
@@ -93,22 +125,157 @@ def queue_query(user: User, tab: str, filters: QueueFilters, sort: str | None) -
         children = select(Category.id).where(Category.parent_id == filters.category_id)
         query = query.where(or_(Ticket.category_id == filters.category_id, Ticket.category_id.in_(children)))
     if filters.text:
-        query = query.where(or_(
-            Ticket.subject.icontains(filters.text, autoescape=True),
-            Ticket.number.icontains(filters.text, autoescape=True),
-        ))
+        # The full-text index (helpdesk.services.search): words of the whole ticket, number parts, people.
+        query = query.where(Ticket.id.in_(matching_ticket_ids(user, filters.text)))
+    return query
 
+
+def _ordered(query: Select, sort: str | None) -> Select:
+    """Order a ticket select by a whitelisted sort key, the id breaking ties, with related rows eager."""
     sort = sort if sort in SORTS else DEFAULT_SORT
     columns = _SORT_COLUMNS[sort.lstrip("-")]
     descending = sort.startswith("-")
     order = [column.desc() if descending else column.asc() for column in columns]
     order.append(Ticket.id.desc() if descending else Ticket.id.asc())
-    return query.order_by(*order).options(
-        selectinload(Ticket.tenant),
-        selectinload(Ticket.category).selectinload(Category.parent),
-        selectinload(Ticket.team),
-        selectinload(Ticket.assignee),
+    return query.order_by(*order).options(*_QUEUE_LOADS)
+
+
+_QUEUE_LOADS = (
+    selectinload(Ticket.tenant),
+    selectinload(Ticket.category).selectinload(Category.parent),
+    selectinload(Ticket.team),
+    selectinload(Ticket.assignee),
+)
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    """One page of a ticket list walked by keyset: the rows, cursors to the neighbours, a capped count."""
+
+    items: list[Ticket]
+    next_cursor: str | None
+    prev_cursor: str | None
+    total: int  # at most COUNT_CAP + 1
+    total_capped: bool  # True: more than COUNT_CAP tickets, `total` is not the exact number
+
+
+def queue_page(user: User, tab: str, filters: QueueFilters, sort: str | None, *, after: str | None = None,
+               before: str | None = None, per_page: int = 25) -> KeysetPage:
+    """Return one page of a queue tab: after/before a cursor of a neighbouring page, or the first page."""
+    return keyset_page(_filtered(user, tab, filters), sort if sort in SORTS else DEFAULT_SORT,
+                       after=after, before=before, per_page=per_page, options=_QUEUE_LOADS)
+
+
+def keyset_page(query: Select, sort: str, *, after: str | None, before: str | None, per_page: int,
+                options=()) -> KeysetPage:
+    """Return the page of a filtered ticket select after (or before) a cursor, in the order of `sort`.
+
+    Costs a fixed number of statements however many tickets match: at most two for the rows (the
+    "due" sort's NULL segment), one capped count, and the eager loads of `options`.
+    """
+    descending = sort.startswith("-")
+    columns = KEYSET_COLUMNS[sort.lstrip("-")]
+    backward = before is not None
+    anchor = decode_cursor(before if backward else after, sort, columns) if (before or after) else None
+    # Walking backward scans in the opposite direction from the anchor, then shows the rows turned round.
+    scan_descending = descending != backward
+    rows = _scan(query, columns, anchor, scan_descending, per_page + 1, options)
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if backward:
+        rows.reverse()
+        has_prev, has_next = more, True
+    else:
+        has_prev, has_next = anchor is not None, more
+    total = db.session.scalar(select(func.count()).select_from(query.limit(COUNT_CAP + 1).subquery()))
+    return KeysetPage(
+        items=rows,
+        next_cursor=encode_cursor(rows[-1], sort, columns) if rows and has_next else None,
+        prev_cursor=encode_cursor(rows[0], sort, columns) if rows and has_prev else None,
+        total=total,
+        total_capped=total > COUNT_CAP,
     )
+
+
+def _scan(query: Select, columns, anchor: list | None, descending: bool, limit: int, options) -> list[Ticket]:
+    """Return up to `limit` tickets strictly beyond the anchor (or from the start) in one direction."""
+    if columns[0] is not Ticket.sla_due_at:
+        return _fetch(query, columns, anchor, descending, limit, options)
+    # Tickets without a due date come after all others (ascending), so before them descending: two
+    # segments, each one index range; the NULL segment orders by the remaining columns.
+    due, rest = columns[0], columns[1:]
+    segments = [("set", columns), ("null", rest)]
+    if descending:
+        segments.reverse()
+    if anchor is not None:
+        start = "null" if anchor[0] is None else "set"
+        segments = segments[[name for name, _ in segments].index(start):]
+    rows: list[Ticket] = []
+    for name, segment_columns in segments:
+        segment = query.where(due.is_(None) if name == "null" else due.is_not(None))
+        segment_anchor = None
+        if anchor is not None and name == ("null" if anchor[0] is None else "set"):
+            segment_anchor = anchor[1:] if name == "null" else anchor
+        # The NULL segment still orders by the due column too (all NULL there): PostgreSQL treats IS NULL as
+        # no equality, so only the full column list lets it read the index in order instead of sorting.
+        rows += _fetch(segment, segment_columns, segment_anchor, descending, limit - len(rows), options,
+                       order_columns=columns)
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def _fetch(query: Select, columns, anchor: list | None, descending: bool, limit: int, options,
+           order_columns=None) -> list[Ticket]:
+    """Run one index range: a row-value comparison with the anchor, ordered by the same columns."""
+    if anchor is not None:
+        values = tuple_(*(bindparam(None, value, type_=column.type) for column, value in zip(columns, anchor)))
+        query = query.where(tuple_(*columns) < values if descending else tuple_(*columns) > values)
+    order = [column.desc() if descending else column.asc() for column in order_columns or columns]
+    return list(db.session.scalars(query.order_by(*order).limit(limit).options(*options)))
+
+
+def encode_cursor(ticket: Ticket, sort: str, columns) -> str:
+    """Return the opaque cursor of a ticket's place in a sort order (URL-safe base64 of its sort key)."""
+    values = [getattr(ticket, column.key) for column in columns]
+    raw = json.dumps([sort, *[v.isoformat() if isinstance(v, datetime) else v for v in values]],
+                     separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str, columns) -> list:
+    """Return the sort key a cursor carries; refuse a cursor of another sort or a damaged one (400)."""
+    try:
+        if len(cursor) > 400:
+            raise ValueError
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_sort, *values = json.loads(raw)
+        if cursor_sort != sort or len(values) != len(columns):
+            raise ValueError
+        return [_cursor_value(column, value) for column, value in zip(columns, values)]
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise DomainError(_("Der Link zum Blättern ist ungültig. Bitte beginnen Sie auf der ersten Seite."),
+                          field="cursor") from None
+
+
+def _cursor_value(column, value):
+    """Return one value of a cursor as the column's Python type (ValueError when it is not one)."""
+    if value is None and column.nullable:
+        return None
+    if isinstance(column.type, UTCDateTime):
+        if not isinstance(value, str):
+            raise ValueError
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError
+        return moment
+    if isinstance(column.type, Integer):
+        if not isinstance(value, int) or isinstance(value, bool) or as_id(value) is None:
+            raise ValueError  # ids and priorities are 1..2**31-1
+        return value
+    if not isinstance(value, str) or len(value) > 200:
+        raise ValueError
+    return value
 
 
 def ticket_thread(user: User, ticket: Ticket) -> list[Comment]:

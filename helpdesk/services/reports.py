@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from helpdesk.extensions import db
@@ -98,6 +98,12 @@ class ServiceLevelReport:
     team_ids: tuple[int, ...] | None = None
     tenant_slug: str = ""
     breaches_by_priority: dict[int, int] = field(default_factory=dict)
+    breach_total: int | None = None  # all breaches when `breaches` holds only the first ones
+
+    @property
+    def breaches_cut(self) -> bool:
+        """Tell whether `breaches` holds only the first of the period's breaches."""
+        return self.breach_count > len(self.breaches)
 
     @property
     def last_moment(self) -> datetime:
@@ -107,7 +113,7 @@ class ServiceLevelReport:
     @property
     def breach_count(self) -> int:
         """Return the number of clocks breached in the period."""
-        return len(self.breaches)
+        return self.breach_total if self.breach_total is not None else len(self.breaches)
 
 
 # --- periods ---------------------------------------------------------------------------------
@@ -226,13 +232,29 @@ def _final_in(start: datetime, end: datetime):
     )
 
 
+def _final_branches(start: datetime, end: datetime):
+    """SQL: the two disjoint halves of _final_in, each one range of ix_sla_clock_tenant_decided_report.
+
+    PostgreSQL cannot scan an index once for an OR of two ranges; a UNION ALL of the halves
+    reads each range index-only instead of filtering every clock of the tenant.
+    """
+    return (and_(SlaClock.decided_at >= start, SlaClock.decided_at < end),
+            and_(SlaClock.decided_at.is_(None), SlaClock.breached_at >= start, SlaClock.breached_at < end))
+
+
+def _clock_union(query, tenant_ids, start, end, team_ids):
+    """Return `query` filtered like _clock_filter as a UNION ALL of the two halves (rows of both, to be added)."""
+    return union_all(*[_clock_filter(query, tenant_ids, start, end, team_ids, final=branch)
+                       for branch in _final_branches(start, end)])
+
+
 def _counted():
     """SQL: the clock has a result that counts (breached, or met)."""
     return or_(SlaClock.breached_at.is_not(None), SlaClock.outcome == "met")
 
 
-def _clock_filter(query, tenant_ids, start, end, team_ids):
-    query = query.where(SlaClock.target.in_(TARGETS), _final_in(start, end), _counted())
+def _clock_filter(query, tenant_ids, start, end, team_ids, final=None):
+    query = query.where(SlaClock.target.in_(TARGETS), _final_in(start, end) if final is None else final, _counted())
     if tenant_ids is not None:
         query = query.where(SlaClock.tenant_id.in_(tenant_ids))
     if team_ids is not None:
@@ -269,6 +291,33 @@ def _month_bucket(column, bounds: list[datetime]):
     return case(*[(column < bound, index) for index, bound in enumerate(bounds[1:-1])], else_=len(bounds) - 2)
 
 
+def _durations(tenant_id: int, start: datetime, end: datetime, team_ids: list[int] | None) -> dict:
+    """Return {target: (median, p90)} of the business seconds used by clocks decided in the period.
+
+    PostgreSQL computes the nearest-rank percentiles itself (percentile_disc is exactly the
+    nearest rank) from an index-only scan of the report index, so a yearly report does not ship
+    100,000 values to Python; SQLite (the small embedded default) sorts the column in Python.
+    """
+    where = [SlaClock.tenant_id == tenant_id, SlaClock.target.in_(("first_response", "resolution")),
+             SlaClock.decided_at >= start, SlaClock.decided_at < end, SlaClock.outcome.in_(("met", "breached"))]
+    join = team_ids is not None
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = select(SlaClock.target,
+                       func.percentile_disc(0.5).within_group(SlaClock.used_seconds),
+                       func.percentile_disc(0.9).within_group(SlaClock.used_seconds)).where(*where)
+        if join:
+            query = query.join(Ticket, Ticket.id == SlaClock.ticket_id).where(Ticket.team_id.in_(team_ids))
+        found = {target: (median, p90) for target, median, p90 in db.session.execute(query.group_by(SlaClock.target))}
+        return {target: found.get(target, (None, None)) for target in ("first_response", "resolution")}
+    values: dict[str, list[int]] = {"first_response": [], "resolution": []}
+    query = select(SlaClock.target, SlaClock.used_seconds).where(*where)
+    if join:
+        query = query.join(Ticket, Ticket.id == SlaClock.ticket_id).where(Ticket.team_id.in_(team_ids))
+    for target, used in db.session.execute(query):
+        values[target].append(used)
+    return {target: (percentile(v, 50), percentile(v, 90)) for target, v in values.items()}
+
+
 def percentile(values: list[int], p: float) -> int | None:
     """Return the nearest-rank p-th percentile of values (None when empty); p=50 gives the lower middle."""
     if not values:
@@ -302,8 +351,13 @@ def _category_tops() -> dict[int, tuple[int, str]]:
 # --- the report ------------------------------------------------------------------------------
 
 def service_level_report(tenant: Tenant, start: datetime, end: datetime, *, team_ids: list[int] | None = None,
-                         label: str = "", with_trend: bool = True) -> ServiceLevelReport:
-    """Compute the service level report of a tenant for [start, end), restricted to teams if given."""
+                         label: str = "", with_trend: bool = True,
+                         breach_limit: int | None = None) -> ServiceLevelReport:
+    """Compute the service level report of a tenant for [start, end), restricted to teams if given.
+
+    With `breach_limit` only the first breaches are listed (a page shows 500 of a year's 10,000);
+    breach_count still tells all of them.
+    """
     tenant_ids = [tenant.id]
     team_ids = list(team_ids) if team_ids is not None else None
 
@@ -320,10 +374,13 @@ def service_level_report(tenant: Tenant, start: datetime, end: datetime, *, team
         select(func.count()).select_from(Ticket).where(_backlog_condition(end)), tenant_ids, team_ids)) or 0
 
     # Clocks that became final in the period: one grouped query for every compliance figure.
-    clock_rows = db.session.execute(_clock_filter(
+    # (A group can come once from each half of the union; the loop below adds them up.)
+    clock_rows = db.session.execute(_clock_union(
         select(SlaClock.target, SlaClock.priority, Ticket.team_id, Ticket.category_id,
                func.count(), func.count(SlaClock.breached_at))
-        .join(Ticket, Ticket.id == SlaClock.ticket_id)
+        # A clock has its ticket's tenant (tickets never change tenant): naming it lets the join
+        # read only this tenant's tickets from ix_ticket_tenant_created_report, not all of them.
+        .join(Ticket, and_(Ticket.id == SlaClock.ticket_id, Ticket.tenant_id == tenant.id))
         .group_by(SlaClock.target, SlaClock.priority, Ticket.team_id, Ticket.category_id),
         tenant_ids, start, end, team_ids)).all()
 
@@ -363,46 +420,60 @@ def service_level_report(tenant: Tenant, start: datetime, end: datetime, *, team
          for category_id, values in per_category.items()),
         key=lambda row: (-row["opened"], -row["breached"], row["name"]))
 
-    # Business time used: one column of the decided clocks per target, percentiles in Python.
-    durations = {}
-    for target in ("first_response", "resolution"):
-        query = (select(SlaClock.used_seconds)
-                 .where(SlaClock.tenant_id == tenant.id, SlaClock.target == target,
-                        SlaClock.decided_at >= start, SlaClock.decided_at < end,
-                        SlaClock.outcome.in_(("met", "breached"))))
-        if team_ids is not None:
-            query = query.join(Ticket, Ticket.id == SlaClock.ticket_id).where(Ticket.team_id.in_(team_ids))
-        durations[target] = list(db.session.scalars(query))
+    # Business time used by the decided clocks: nearest-rank median and 90th percentile per target.
+    durations = _durations(tenant.id, start, end, team_ids)
+    breach_total = sum(breaches_by_priority.values())
 
     return ServiceLevelReport(
         tenant_id=tenant.id, tenant_name=tenant.name, tenant_slug=tenant.slug, start=start, end=end,
         label=label, goal=_goal(tenant.id),
         opened=sum(row[2] for row in opened_rows), resolved=sum(row[2] for row in resolved_rows), backlog=backlog,
         compliance=compliance, compliance_by_priority=by_priority,
-        first_response_median=_seconds(percentile(durations["first_response"], 50)),
-        first_response_p90=_seconds(percentile(durations["first_response"], 90)),
-        resolution_median=_seconds(percentile(durations["resolution"], 50)),
-        resolution_p90=_seconds(percentile(durations["resolution"], 90)),
+        first_response_median=_seconds(durations["first_response"][0]),
+        first_response_p90=_seconds(durations["first_response"][1]),
+        resolution_median=_seconds(durations["resolution"][0]),
+        resolution_p90=_seconds(durations["resolution"][1]),
         by_category=by_category, by_team=by_team,
-        breaches=breach_list(tenant.id, start, end, team_ids),
+        breaches=breach_list(tenant.id, start, end, team_ids, limit=breach_limit) if breach_total else [],
+        breach_total=breach_total,
         trend=trend(tenant.id, end, team_ids) if with_trend else [],
         team_ids=tuple(team_ids) if team_ids is not None else None,
         breaches_by_priority=breaches_by_priority,
     )
 
 
-def breach_list(tenant_id: int, start: datetime, end: datetime, team_ids: list[int] | None = None) -> list[dict]:
-    """Return one row per clock breached in the period, earliest breach first (one query)."""
+def compliance_of(tenant_id: int, start: datetime, end: datetime) -> tuple[dict, dict]:
+    """Return (compliance[target], compliance[target][priority]) of a tenant in [start, end) in one query.
+
+    The same figures as service_level_report's, for callers that need nothing else (the what-if).
+    """
+    rows = db.session.execute(_clock_union(
+        select(SlaClock.target, SlaClock.priority, func.count(), func.count(SlaClock.breached_at))
+        .group_by(SlaClock.target, SlaClock.priority), [tenant_id], start, end, None)).all()
+    compliance = {target: Compliance() for target in TARGETS}
+    by_priority = {target: {p: Compliance() for p in PRIORITIES} for target in TARGETS}
+    for target, priority, count, breached in rows:
+        part = Compliance(count - breached, breached)
+        compliance[target] += part
+        by_priority[target][priority] = by_priority[target].get(priority, Compliance()) + part
+    return compliance, by_priority
+
+
+def breach_list(tenant_id: int, start: datetime, end: datetime, team_ids: list[int] | None = None,
+                limit: int | None = None) -> list[dict]:
+    """Return one row per clock breached in the period, earliest breach first (one query; the first `limit`)."""
     Assignee = aliased(User)
     query = _clock_filter(
         select(Ticket.number, Ticket.subject, SlaClock.priority, SlaClock.target, SlaClock.due_at,
                SlaClock.breached_at, Team.name.label("team"), Assignee.name.label("assignee"))
-        .join(Ticket, Ticket.id == SlaClock.ticket_id)
+        .join(Ticket, and_(Ticket.id == SlaClock.ticket_id, Ticket.tenant_id == tenant_id))
         .join(Team, Team.id == Ticket.team_id)
         .outerjoin(Assignee, Assignee.id == Ticket.assignee_id)
         .where(SlaClock.breached_at.is_not(None))
         .order_by(SlaClock.breached_at, Ticket.number, SlaClock.target),
         [tenant_id], start, end, team_ids)
+    if limit is not None:
+        query = query.limit(limit)
     return [dict(row._mapping) for row in db.session.execute(query)]
 
 
@@ -434,7 +505,7 @@ def trend(tenant_id: int | None, end: datetime, team_ids: list[int] | None = Non
                          SlaClock.breached_at.is_(None).label("met"))
     if team_ids is not None:
         clock_query = clock_query.join(Ticket, Ticket.id == SlaClock.ticket_id)
-    clocks = grouped(_clock_filter(clock_query, tenant_ids, bounds[0], bounds[-1], team_ids))
+    clocks = grouped(_clock_union(clock_query, tenant_ids, bounds[0], bounds[-1], team_ids))
 
     rows = [{"label": f"{MONTH_ABBREVIATIONS[m - 1]} {y % 100:02d}", "long_label": month_label(y, m),
              "start": bounds[i], "end": bounds[i + 1], "opened": 0, "resolved": 0, "breaches": 0,

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from flask import current_app
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import joinedload, selectinload
 
 import sla
 from helpdesk.extensions import db
 from helpdesk.models import (
-    Calendar, Escalation, SlaClock, SlaPolicy, SlaPolicyVersion, Ticket, TicketEvent, User,
+    Calendar, Escalation, SlaClock, SlaPolicy, SlaPolicyVersion, Team, Tenant, Ticket, TicketEvent, User,
 )
 from helpdesk.services import notifications
 
@@ -35,6 +37,9 @@ DEFAULT_LEVELS = [
 # is spread over runs); a ticket whose check fails is retried after 1, 2, 4 … at most 60 minutes.
 SWEEP_BUDGET_SECONDS = 120
 RETRY_MAX_MINUTES = 60
+# Due tickets claimed and checked per transaction (setting SLA_SWEEP_BATCH_SIZE): the statements of
+# a sweep grow with the batches, not with the tickets; a failed batch is redone one ticket at a time.
+SWEEP_BATCH_SIZE = 100
 
 _calendar_cache: dict[tuple, sla.BusinessCalendar] = {}
 
@@ -261,30 +266,28 @@ def on_priority_change(ticket: Ticket, now: datetime) -> None:
     refresh(ticket, now)
 
 
-def _fired(row: SlaClock) -> frozenset[int]:
-    return frozenset(db.session.scalars(
-        select(Escalation.percent).where(
-            Escalation.ticket_id == row.ticket_id, Escalation.target == row.target, Escalation.cycle == row.cycle
-        )
-    ))
+def _fired_levels(ticket_ids: list[int]) -> dict[tuple[int, str, int], set[int]]:
+    """Return the levels fired or skipped so far per (ticket, target, cycle), in one query."""
+    fired: dict[tuple[int, str, int], set[int]] = defaultdict(set)
+    if ticket_ids:
+        for ticket_id, target, cycle, percent in db.session.execute(
+                select(Escalation.ticket_id, Escalation.target, Escalation.cycle, Escalation.percent)
+                .where(Escalation.ticket_id.in_(ticket_ids))):
+            fired[(ticket_id, target, cycle)].add(percent)
+    return fired
 
 
-def refresh(ticket: Ticket, now: datetime) -> None:
+def _set_check_times(ticket: Ticket, clocks: list[SlaClock], levels, cal,
+                     fired: dict[tuple[int, str, int], set[int]], now: datetime) -> None:
     """Copy the running clocks' due times onto the ticket and set when the sweep must look next."""
-    context = _context(ticket)
-    if context is None:
-        return
-    version, cal = context
-    levels = levels_of(version)
-    db.session.flush()
     dues: dict[str, datetime | None] = dict.fromkeys(sla.TARGETS)
     next_check = None
-    for row in _clocks(ticket):
+    for row in clocks:
         if not row.is_running:
             continue
-        clock = _domain(row)
         dues[row.target] = row.due_at
-        send, skip, later = _evaluate(clock, levels, _fired(row), now, cal)
+        done = frozenset(fired.get((row.ticket_id, row.target, row.cycle), ()))
+        send, skip, later = _evaluate(_domain(row), levels, done, now, cal)
         moment = now if send or skip else later
         if moment is not None and (next_check is None or moment < next_check):
             next_check = moment
@@ -295,33 +298,21 @@ def refresh(ticket: Ticket, now: datetime) -> None:
     ticket.sla_next_check_at = max(next_check, now) if next_check else None
 
 
+def refresh(ticket: Ticket, now: datetime) -> None:
+    """Copy the running clocks' due times onto the ticket and set when the sweep must look next."""
+    context = _context(ticket)
+    if context is None:
+        return
+    version, cal = context
+    db.session.flush()
+    _set_check_times(ticket, _clocks(ticket), levels_of(version), cal, _fired_levels([ticket.id]), now)
+
+
 def _team_leads(ticket: Ticket) -> list[User]:
     """Return the team's lead, or its members with the team lead role when no lead is set."""
     if ticket.team.lead is not None:
         return [ticket.team.lead]
     return [member for member in ticket.team.members if member.role == "team_lead"]
-
-
-def _recipients(ticket: Ticket, roles: tuple[str, ...]) -> list[User]:
-    people: dict[int, User] = {}
-    for role in roles:
-        if role == "assignee":
-            # Nobody in particular works on an unassigned ticket: its lead is told, not every member.
-            assignee = ticket.assignee
-            found = [assignee] if assignee is not None and assignee.active else _team_leads(ticket)
-        elif role == "team_lead":
-            found = _team_leads(ticket)
-        elif role == "service_manager":
-            found = list(db.session.scalars(select(User).where(User.role == "service_manager", User.active.is_(True))))
-        elif role == "tenant_contact":
-            found = list(db.session.scalars(select(User).where(
-                User.role == "tenant_manager", User.tenant_id == ticket.tenant_id, User.active.is_(True))))
-        else:
-            found = []
-        for user in found:
-            if user is not None and user.active:
-                people[user.id] = user
-    return list(people.values())
 
 
 def bounded_list(items: list[str], width: int) -> str:
@@ -343,72 +334,231 @@ def _column_length(column) -> int:
     return column.property.columns[0].type.length
 
 
-def _escalate(ticket: Ticket, row: SlaClock, level: sla.EscalationLevel, clock: sla.TargetClock, cal, now: datetime) -> bool:
-    recipients = _recipients(ticket, level.recipients)
-    addresses = [u.email for u in recipients]
-    escalation = Escalation(ticket_id=ticket.id, clock_id=row.id, target=row.target, cycle=row.cycle,
-                            percent=level.percent, fired_at=now,
-                            recipients=bounded_list(addresses, _column_length(Escalation.recipients)))
-    try:
-        with db.session.begin_nested():
-            db.session.add(escalation)
-            db.session.flush()
-    except IntegrityError:
-        return False  # another worker fired this level already
-    over = clock.used(now, cal) - clock.target
-    for user in recipients:
-        notifications.queue_email(
-            user, "escalation", now=now, ticket=ticket,
-            dedupe_key=f"esc:{ticket.id}:{row.target}:{row.cycle}:{level.percent}:{user.id}",
-            level=level, target=row.target, due_at=row.due_at or row.breached_at,
-            over=over if over > timedelta(0) else None, percent_used=round(clock.percent_used(now, cal)),
-        )
-    # The note names the recipients without words, so it reads the same in every language;
-    # bounded because a level may reach dozens of people and the column holds 500 characters.
-    prefix = f"{level.percent} % → "
-    note = bounded_list(addresses, _column_length(TicketEvent.note) - len(prefix)) or "-"
-    _history(ticket, "sla_escalation", now, target=row.target, note=prefix + note)
-    return True
+LevelKey = tuple[int, str, int, int]  # ticket id, target, cycle, percent: what fires once
 
 
-def _skip(ticket: Ticket, row: SlaClock, level: sla.EscalationLevel, now: datetime) -> bool:
-    """Record a level superseded by a higher one as skipped: it counts as done, nobody is emailed."""
-    skipped = Escalation(ticket_id=ticket.id, clock_id=row.id, target=row.target, cycle=row.cycle,
-                         percent=level.percent, fired_at=now, recipients="", skipped=True)
-    try:
-        with db.session.begin_nested():
-            db.session.add(skipped)
-            db.session.flush()
-    except IntegrityError:
-        return False  # another worker recorded this level already
-    _history(ticket, "sla_escalation_skipped", now, target=row.target, note=f"{level.percent} %")
-    return True
+class _Batch:
+    """The tickets one sweep transaction checks: what they need, loaded at once, and what they write.
+
+    check_ticket stages escalation records, history entries and emails here; write() inserts
+    the records in one statement that leaves out levels another worker recorded already, and
+    only then adds the history and the emails of the levels this transaction recorded.
+    """
+
+    def __init__(self, tickets: list[Ticket]):
+        self.tickets = {ticket.id: ticket for ticket in tickets}
+        ids = list(self.tickets)
+        self.clocks: dict[int, list[SlaClock]] = defaultdict(list)
+        for row in db.session.scalars(select(SlaClock).where(SlaClock.ticket_id.in_(ids))
+                                      .order_by(SlaClock.ticket_id, SlaClock.target, SlaClock.cycle)):
+            self.clocks[row.ticket_id].append(row)
+        self.fired = _fired_levels(ids)
+        version_ids = {t.sla_version_id for t in tickets if t.sla_version_id is not None}
+        self.versions: dict[int, SlaPolicyVersion] = {v.id: v for v in db.session.scalars(
+            select(SlaPolicyVersion).where(SlaPolicyVersion.id.in_(version_ids)).options(
+                joinedload(SlaPolicyVersion.policy).joinedload(SlaPolicy.calendar).selectinload(Calendar.closures))
+        )} if version_ids else {}
+        self._levels: dict[int, tuple] = {}
+        self._people: list | None = None  # loaded when the first email is staged; kept so the session keeps them
+        self._service_managers: list[User] | None = None
+        self._tenant_contacts: dict[int, list[User]] | None = None
+        self.records: list[dict] = []
+        self.events: list[tuple[LevelKey | None, dict]] = []
+        self.emails: list[tuple[LevelKey, Ticket, list[User], dict]] = []
+
+    def context(self, ticket: Ticket) -> tuple[SlaPolicyVersion, sla.BusinessCalendar, tuple] | None:
+        """Return the ticket's contract version, calendar and escalation levels (None without a contract)."""
+        version = self.versions.get(ticket.sla_version_id)
+        if version is None:
+            return None
+        if version.id not in self._levels:
+            self._levels[version.id] = levels_of(version)
+        return version, business_calendar(version.policy.calendar), self._levels[version.id]
+
+    def _load_people(self) -> None:
+        """Load the tenants, teams with their leads and members, and assignees of all tickets at once."""
+        tickets = self.tickets.values()
+        tenant_ids = {t.tenant_id for t in tickets}
+        team_ids = {t.team_id for t in tickets if t.team_id is not None}
+        assignee_ids = {t.assignee_id for t in tickets if t.assignee_id is not None}
+        people: list = list(db.session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids))))
+        if team_ids:
+            people += db.session.scalars(select(Team).where(Team.id.in_(team_ids)).options(
+                joinedload(Team.lead), selectinload(Team.members))).all()
+        if assignee_ids:
+            people += db.session.scalars(select(User).where(User.id.in_(assignee_ids))).all()
+        self._people = people
+
+    def recipients(self, ticket: Ticket, roles: tuple[str, ...]) -> list[User]:
+        """Return the active people the roles of a level name for a ticket, each once."""
+        if self._people is None:
+            self._load_people()
+        people: dict[int, User] = {}
+        for role in roles:
+            if role == "assignee":
+                # Nobody in particular works on an unassigned ticket: its lead is told, not every member.
+                assignee = ticket.assignee
+                found = [assignee] if assignee is not None and assignee.active else _team_leads(ticket)
+            elif role == "team_lead":
+                found = _team_leads(ticket)
+            elif role == "service_manager":
+                if self._service_managers is None:
+                    self._service_managers = list(db.session.scalars(select(User).where(
+                        User.role == "service_manager", User.active.is_(True)).order_by(User.id)))
+                found = self._service_managers
+            elif role == "tenant_contact":
+                if self._tenant_contacts is None:
+                    self._tenant_contacts = defaultdict(list)
+                    for user in db.session.scalars(select(User).where(
+                            User.role == "tenant_manager", User.active.is_(True),
+                            User.tenant_id.in_({t.tenant_id for t in self.tickets.values()})).order_by(User.id)):
+                        self._tenant_contacts[user.tenant_id].append(user)
+                found = self._tenant_contacts.get(ticket.tenant_id, [])
+            else:
+                found = []
+            for user in found:
+                if user is not None and user.active:
+                    people[user.id] = user
+        return list(people.values())
+
+    def history(self, ticket: Ticket, kind: str, now: datetime, *, target: str, note: str | None = None,
+                key: LevelKey | None = None) -> None:
+        """Stage a history entry; one tied to a level is written only if this transaction records the level."""
+        self.events.append((key, {"ticket_id": ticket.id, "actor_id": None, "created_at": now, "kind": kind,
+                                  "field": "sla", "new_value": target, "note": note, "is_internal": True}))
+
+    def escalate(self, ticket: Ticket, row: SlaClock, level: sla.EscalationLevel, clock: sla.TargetClock,
+                 cal, now: datetime) -> None:
+        """Stage a level that fires: its record, its emails and the history note naming the recipients."""
+        key = (ticket.id, row.target, row.cycle, level.percent)
+        recipients = self.recipients(ticket, level.recipients)
+        addresses = [u.email for u in recipients]
+        self.records.append({"ticket_id": ticket.id, "clock_id": row.id, "target": row.target, "cycle": row.cycle,
+                             "percent": level.percent, "fired_at": now, "skipped": False,
+                             "recipients": bounded_list(addresses, _column_length(Escalation.recipients))})
+        over = clock.used(now, cal) - clock.target
+        self.emails.append((key, ticket, recipients, {
+            "level": level, "target": row.target, "due_at": row.due_at or row.breached_at,
+            "over": over if over > timedelta(0) else None, "percent_used": round(clock.percent_used(now, cal)),
+        }))
+        # The note names the recipients without words, so it reads the same in every language;
+        # bounded because a level may reach dozens of people and the column holds 500 characters.
+        prefix = f"{level.percent} % → "
+        note = bounded_list(addresses, _column_length(TicketEvent.note) - len(prefix)) or "-"
+        self.history(ticket, "sla_escalation", now, target=row.target, note=prefix + note, key=key)
+
+    def skip(self, ticket: Ticket, row: SlaClock, level: sla.EscalationLevel, now: datetime) -> None:
+        """Stage a level superseded by a higher one as skipped: it counts as done, nobody is emailed."""
+        key = (ticket.id, row.target, row.cycle, level.percent)
+        self.records.append({"ticket_id": ticket.id, "clock_id": row.id, "target": row.target, "cycle": row.cycle,
+                             "percent": level.percent, "fired_at": now, "skipped": True, "recipients": ""})
+        self.history(ticket, "sla_escalation_skipped", now, target=row.target, note=f"{level.percent} %", key=key)
+
+    def write(self, now: datetime) -> int:
+        """Record the staged levels, then add the history and emails of those recorded here; return levels fired."""
+        recorded = _record_levels(self.records)
+        events = [event for key, event in self.events if key is None or key in recorded]
+        if events:  # a Core insert: one statement for all rows on SQLite too (the ORM inserts row by row there)
+            db.session.execute(insert(TicketEvent.__table__), events)
+        rows = []
+        fired = 0
+        for key, ticket, recipients, context in self.emails:
+            if key not in recorded:
+                continue  # another worker fired this level already
+            fired += 1
+            dedupe = {u.id: "esc:{}:{}:{}:{}:{}".format(*key, u.id) for u in recipients}
+            rows += notifications.outbox_rows(recipients, "escalation", now=now, ticket=ticket,
+                                              dedupe_keys=dedupe, **context)
+        notifications.add_to_outbox(rows)
+        self.records, self.events, self.emails = [], [], []
+        return fired
 
 
-def check_ticket(ticket: Ticket, now: datetime) -> int:
-    """Record breaches, skip superseded levels and fire due escalation levels of one ticket; return levels fired."""
-    context = _context(ticket)
+def _record_levels(records: list[dict]) -> set[LevelKey]:
+    """Insert escalation records, leaving out those that exist already; return the keys inserted.
+
+    One INSERT … ON CONFLICT DO NOTHING RETURNING per 1,000 rows instead of a savepoint
+    per row: the unique constraint on (ticket, target, cycle, percent) keeps a level from firing
+    twice when several workers sweep, and RETURNING tells which ones this transaction recorded.
+    """
+    if not records:
+        return set()
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - the app runs on PostgreSQL and SQLite only
+        raise NotImplementedError(f"idempotent escalation insert for {dialect}")
+    table = Escalation.__table__
+    statement = (dialect_insert(table)
+                 .on_conflict_do_nothing(index_elements=["ticket_id", "target", "cycle", "percent"])
+                 .returning(table.c.ticket_id, table.c.target, table.c.cycle, table.c.percent))
+    # A list of parameter sets: SQLAlchemy sends them as multi-row INSERTs of up to 1,000 rows
+    # ("insertmanyvalues") from one cached compilation and gathers the RETURNING rows of all.
+    return {tuple(row) for row in db.session.execute(statement, records)}
+
+
+_BATCH = "sla_sweep_batch"  # key in db.session.info: the batch the sweep is checking right now
+
+
+def _check(ticket: Ticket, now: datetime, batch: _Batch) -> int:
+    context = batch.context(ticket)
     if context is None:
         ticket.sla_next_check_at = None
         return 0
-    version, cal = context
-    levels = levels_of(version)
-    fired_count = 0
-    for row in _clocks(ticket):
+    _version, cal, levels = context
+    clocks = batch.clocks.get(ticket.id, [])
+    staged = 0
+    for row in clocks:
         if not row.is_running:
             continue
         clock = _domain(row)
         if row.breached_at is None and clock.breached(now, cal):
             row.breached_at = breach_moment(clock.due_at(cal), cal)
             ticket.sla_breached = True
-            _history(ticket, "sla_breach", now, target=row.target)
-        send, skip, _later = _evaluate(clock, levels, _fired(row), now, cal)
+            batch.history(ticket, "sla_breach", now, target=row.target)
+        done = batch.fired[(ticket.id, row.target, row.cycle)]
+        send, skip, _later = _evaluate(clock, levels, frozenset(done), now, cal)
         for level in skip:
-            _skip(ticket, row, level, now)
+            batch.skip(ticket, row, level, now)
+            done.add(level.percent)
         for level in send:
-            fired_count += _escalate(ticket, row, level, clock, cal, now)
-    refresh(ticket, now)
-    return fired_count
+            batch.escalate(ticket, row, level, clock, cal, now)
+            done.add(level.percent)
+            staged += 1
+    _set_check_times(ticket, clocks, levels, cal, batch.fired, now)
+    return staged
+
+
+def check_ticket(ticket: Ticket, now: datetime) -> int:
+    """Record breaches, skip superseded levels and fire due escalation levels of one ticket; return levels fired.
+
+    Inside the sweep the ticket's data come from the batch it was claimed with and its writes
+    are staged there (the count returned is then the levels staged); on its own it loads and
+    writes for itself, in the caller's transaction.
+    """
+    batch = db.session.info.get(_BATCH)
+    if batch is not None and ticket.id in batch.tickets:
+        return _check(ticket, now, batch)
+    batch = _Batch([ticket])
+    _check(ticket, now, batch)
+    return batch.write(now)
+
+
+def _check_batch(tickets: list[Ticket], now: datetime) -> int:
+    """Check claimed tickets with their data loaded at once and write what they fired; return levels fired."""
+    batch = _Batch(tickets)
+    db.session.info[_BATCH] = batch
+    try:
+        for ticket in tickets:
+            check_ticket(ticket, now)
+            if ticket.sla_next_check_at is not None and ticket.sla_next_check_at <= now:
+                ticket.sla_next_check_at = now + timedelta(minutes=1)  # never spin on one ticket
+            ticket.sla_check_failures = 0
+        return batch.write(now)
+    finally:
+        db.session.info.pop(_BATCH, None)
 
 
 def retry_delay(failures: int) -> timedelta:
@@ -416,14 +566,13 @@ def retry_delay(failures: int) -> timedelta:
     return timedelta(minutes=min(2 ** min(max(failures, 1) - 1, 10), RETRY_MAX_MINUTES))
 
 
-def _due_ticket(now: datetime) -> Ticket | None:
-    return db.session.scalar(
-        select(Ticket)
-        .where(Ticket.sla_next_check_at <= now)
-        .order_by(Ticket.sla_next_check_at, Ticket.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
+def _claim(now: datetime, size: int, ticket_id: int | None = None) -> list[Ticket]:
+    """Lock up to `size` due tickets, soonest first, skipping those another worker holds."""
+    query = select(Ticket).where(Ticket.sla_next_check_at <= now)
+    if ticket_id is not None:
+        query = query.where(Ticket.id == ticket_id)
+    return list(db.session.scalars(
+        query.order_by(Ticket.sla_next_check_at, Ticket.id).limit(size).with_for_update(skip_locked=True)))
 
 
 def _postpone(ticket_id: int, number: str, now: datetime) -> None:
@@ -438,42 +587,71 @@ def _postpone(ticket_id: int, number: str, now: datetime) -> None:
               number, failures, delay.total_seconds() // 60)
 
 
+def _check_one_by_one(claimed: list[tuple[int, str]], now: datetime, counts: dict[str, int]) -> None:
+    """Check the tickets of a failed batch one per transaction, so only the broken one is postponed."""
+    for ticket_id, number in claimed:
+        tickets = _claim(now, 1, ticket_id)  # still due and not taken by another worker meanwhile?
+        if not tickets:
+            db.session.rollback()
+            continue
+        try:
+            fired = _check_batch(tickets, now)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            _failed(ticket_id, number, now, counts)
+            continue
+        counts["tickets"] += 1
+        counts["escalations"] += fired
+
+
+def _failed(ticket_id: int, number: str, now: datetime, counts: dict[str, int]) -> None:
+    """Log the failed check of a ticket (rolled back already), count it and postpone the ticket."""
+    log.exception("sla sweep: check of ticket %s failed", number)
+    counts["failed"] += 1
+    try:
+        _postpone(ticket_id, number, now)
+    except Exception:
+        db.session.rollback()  # the database itself is in trouble: let the worker log and retry
+        raise
+
+
 def sweep(now: datetime, limit: int | None = None,
-          budget_seconds: float | None = SWEEP_BUDGET_SECONDS) -> dict[str, int]:
-    """Check every ticket whose next SLA check has come, one row-locked ticket per transaction.
+          budget_seconds: float | None = SWEEP_BUDGET_SECONDS, batch_size: int | None = None) -> dict[str, int]:
+    """Check every ticket whose next SLA check has come, in batches of row-locked tickets, one transaction each.
 
     Runs until no ticket is due (each is checked at most once: its next check moves past `now`),
-    `limit` tickets were taken or `budget_seconds` of wall time are used. A ticket whose check
-    raises is rolled back, logged with its number and retried later with a growing delay; the
-    sweep goes on with the next one, so one broken ticket never holds up the others.
+    `limit` tickets were taken or `budget_seconds` of wall time are used. A batch takes up to
+    `batch_size` tickets (setting SLA_SWEEP_BATCH_SIZE). When a batch fails it is rolled back and
+    its tickets are checked one at a time: a ticket whose check raises is logged with its number
+    and retried later with a growing delay, the others go on, so one broken ticket never holds up
+    the rest.
     """
+    size = max(1, batch_size or current_app.config.get("SLA_SWEEP_BATCH_SIZE") or SWEEP_BATCH_SIZE)
     counts = {"tickets": 0, "escalations": 0, "failed": 0}
     deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
     while limit is None or counts["tickets"] + counts["failed"] < limit:
         if deadline is not None and time.monotonic() > deadline:
             log.warning("sla sweep: time budget of %s s used up; the rest follows in the next run", budget_seconds)
             break
-        ticket = _due_ticket(now)
-        if ticket is None:
+        taken = size if limit is None else min(size, limit - counts["tickets"] - counts["failed"])
+        tickets = _claim(now, taken)
+        if not tickets:
+            db.session.commit()  # ends the claim's transaction; a rollback would also undo a caller's unflushed work
             break
-        ticket_id, number = ticket.id, ticket.number
+        claimed = [(ticket.id, ticket.number) for ticket in tickets]
         try:
-            fired = check_ticket(ticket, now)
-            if ticket.sla_next_check_at is not None and ticket.sla_next_check_at <= now:
-                ticket.sla_next_check_at = now + timedelta(minutes=1)  # never spin on one ticket
-            ticket.sla_check_failures = 0
+            fired = _check_batch(tickets, now)
             db.session.commit()
         except Exception:
             db.session.rollback()
-            log.exception("sla sweep: check of ticket %s failed", number)
-            counts["failed"] += 1
-            try:
-                _postpone(ticket_id, number, now)
-            except Exception:
-                db.session.rollback()  # the database itself is in trouble: let the worker log and retry
-                raise
+            if len(claimed) == 1:
+                _failed(*claimed[0], now, counts)
+            else:
+                log.warning("sla sweep: a batch of %d tickets failed; checking them one at a time", len(claimed))
+                _check_one_by_one(claimed, now, counts)
             continue
-        counts["tickets"] += 1
+        counts["tickets"] += len(claimed)
         counts["escalations"] += fired
     return counts
 

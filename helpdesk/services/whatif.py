@@ -29,7 +29,7 @@ from helpdesk.models.tickets import PRIORITIES
 from helpdesk.models.users import STAFF_ROLES
 from helpdesk.services import sla_admin
 from helpdesk.services.errors import DomainError
-from helpdesk.services.reports import Compliance, service_level_report
+from helpdesk.services.reports import Compliance, compliance_of
 from helpdesk.services.sla import DEFAULT_HOURS, business_calendar
 from helpdesk.services.ids import as_id
 
@@ -140,16 +140,34 @@ def make_proposal(targets: dict, calendar_choice: str, hours_text: dict[int, str
         if not any(hours.values()):
             raise DomainError(_("Mindestens ein Wochentag braucht Servicezeiten."), field="day0")
         label = _("%(calendar)s, Servicezeiten %(hours)s", calendar=label, hours=sla_admin.hours_summary(hours))
-        calendar = sla.BusinessCalendar(
-            timezone=stored.timezone if stored else "Europe/Berlin",
-            hours={int(d): [tuple(i) for i in v] for d, v in hours.items() if v},
-            holidays=region or None, closed=closed,
-        )
+        calendar = _calendar(stored.timezone if stored else "Europe/Berlin",
+                             {int(d): v for d, v in hours.items() if v}, region or None, closed)
     elif stored is not None:
         calendar = business_calendar(stored)
     else:
-        calendar = sla.BusinessCalendar(hours={int(d): [tuple(i) for i in v] for d, v in hours.items()}, holidays=None)
+        calendar = _calendar("Europe/Berlin", {int(d): v for d, v in hours.items()}, None, [])
     return Proposal(minutes, calendar, label)
+
+
+_calendars: dict[tuple, sla.BusinessCalendar] = {}
+
+
+def _calendar(timezone: str, hours: dict[int, list], region: str | None, closed) -> sla.BusinessCalendar:
+    """Return a proposal's calendar, reused while the same hours are tried again.
+
+    A calendar fills its day and year tables as it is asked; a fresh one per request would
+    recompute a year of holidays and opening times for every try of the same hours.
+    """
+    key = (timezone, tuple(sorted((d, tuple(tuple(i) for i in v)) for d, v in hours.items())), region,
+           tuple(sorted(closed)))
+    cached = _calendars.get(key)
+    if cached is None:
+        if len(_calendars) > 64:
+            _calendars.clear()
+        cached = _calendars[key] = sla.BusinessCalendar(
+            timezone=timezone, hours={d: [tuple(i) for i in v] for d, v in hours.items()}, holidays=region,
+            closed=closed)
+    return cached
 
 
 def _minutes(targets: dict) -> dict:
@@ -270,24 +288,25 @@ def what_if(tenant: Tenant, start: datetime, end: datetime, proposal: Proposal, 
     """Compare the real compliance of a tenant in [start, end) with what the proposal would have given."""
     if start >= now:
         raise DomainError(_("Der Zeitraum muss in der Vergangenheit beginnen."))
-    real = service_level_report(tenant, start, end, label=label, with_trend=False)
+    real_compliance, real_by_priority = compliance_of(tenant.id, start, end)
     outcomes, versions = replay_tenant(tenant, start, end, proposal, now=now)
     overall, by_priority, tickets = tally(outcomes, start, end)
     rows = []
     for target in TARGETS:
-        rows.append(WhatIfRow(target, None, real.compliance[target], overall[target], tickets.get((target, None), 0)))
+        rows.append(WhatIfRow(target, None, real_compliance[target], overall[target], tickets.get((target, None), 0)))
         for priority in PRIORITIES:
             rows.append(WhatIfRow(
-                target, priority, real.compliance_by_priority[target].get(priority, Compliance()),
+                target, priority, real_by_priority[target].get(priority, Compliance()),
                 by_priority[target][priority], tickets.get((target, priority), 0),
             ))
     counted = {ticket_id for ticket_id, outcome in outcomes
                if outcome.counted_at is not None and start <= outcome.counted_at < end}
     policy = db.session.scalar(select(SlaPolicy).where(SlaPolicy.tenant_id == tenant.id))
     current_id = policy.current_version_id if policy else None
+    goal = float(policy.compliance_goal) if policy is not None and policy.compliance_goal is not None else None
     other_terms = sum(1 for ticket_id in counted if versions.get(ticket_id) != current_id or current_id is None)
     return WhatIfResult(
-        tenant_id=tenant.id, tenant_name=tenant.name, start=start, end=end, label=label or real.label,
-        goal=real.goal, calendar_label=proposal.calendar_label, rows=rows, tickets_replayed=len(versions),
+        tenant_id=tenant.id, tenant_name=tenant.name, start=start, end=end, label=label,
+        goal=goal, calendar_label=proposal.calendar_label, rows=rows, tickets_replayed=len(versions),
         tickets_other_terms=other_terms,
     )

@@ -599,3 +599,65 @@ def test_csv_exports_stay_in_the_german_excel_format_for_english_readers_too(his
     assert [row[2:] for row in rows if row[1:2] == ["all"]][0] == ["5", "2", "71,4"]
     row = {r[0]: r for r in _csv_rows(client.get(f"/reports/lup/tickets.csv?{MARCH_ARGS}"))}[history[2].number]
     assert (row[7], row[9]) == ("120,0", "540,0")  # minutes of business time used, with a decimal comma
+
+
+# --- exact at scale: indexes and SQL percentiles give the recount's figures (issue 9) ------------
+
+def _random_histories(world, seed: int, count: int = 24) -> None:
+    """File tickets over March and April 2026 and run each through random real service calls."""
+    import random
+
+    rng = random.Random(seed)
+    day = berlin("2026-03-02 07:30")
+    for number in range(count):
+        when = day + timedelta(days=rng.randrange(0, 50), minutes=rng.randrange(0, 8 * 60))
+        category = rng.choice(["printer", "access", "hardware"])
+        ticket = make_ticket(world[rng.choice(["anna", "anna", "max"])], category=world[category], now=when,
+                             subject=f"Zufall {number}")
+        for _step in range(rng.randrange(1, 7)):
+            when += timedelta(minutes=rng.choice([5, 20, 45, 90, 240, 600, 1500, 4000]))
+            if ticket.status == "closed":
+                break
+            action = rng.choice(["answer", "pending", "requester", "resolve", "reopen", "priority", "team",
+                                 "category", "sweep"])
+            if action == "answer":
+                _answer(world, ticket, when.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M"))
+            elif action == "pending" and ticket.status in ("new", "open"):
+                tickets.reply(world["agent"], ticket, body="Rückfrage", now=when, new_status="pending")
+            elif action == "requester" and ticket.status != "resolved":
+                tickets.reply(db.session.get(type(world["anna"]), ticket.requester_id), ticket, body="Nachtrag", now=when)
+            elif action == "resolve" and ticket.status in ("open", "pending"):
+                tickets.change_status(world["agent"], ticket, "resolved", when)
+            elif action == "reopen" and ticket.status == "resolved":
+                tickets.reopen(db.session.get(type(world["anna"]), ticket.requester_id), ticket, when, reason="Wieder")
+            elif action == "priority" and ticket.status not in ("resolved", "closed"):
+                tickets.change_priority(world["agent"], ticket, rng.choice([1, 2, 3, 4]), when, reason="Lage")
+            elif action == "team" and ticket.status != "closed":
+                tickets.transfer(world["agent"], ticket, rng.choice([world["desk"], world["printers"]]).id, when)
+            elif action == "category" and ticket.status != "closed":
+                tickets.change_category(world["agent"], ticket, world[rng.choice(["printer", "access"])].id, when)
+            elif action == "sweep":
+                sla_service.check_ticket(ticket, when)
+                db.session.commit()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_reports_equal_a_recount_after_random_edits_reopenings_and_priority_changes(world, seed):
+    _random_histories(world, seed)
+    periods = [MARCH, APRIL, reports.period_bounds("quarter", 2026, 2), reports.period_bounds("year", 2026),
+               reports.period_bounds("custom", 2026, start=date(2026, 3, 10), end=date(2026, 4, 9))]
+    for start, end, label in periods:
+        for tenant in (world["lup"], world["schwerin"]):
+            report = reports.service_level_report(tenant, start, end)
+            assert_matches_recount(report, recount(tenant, start, end)), label
+        lead_view = reports.service_level_report(world["lup"], start, end, team_ids=[world["printers"].id])
+        assert_matches_recount(lead_view, recount(world["lup"], start, end, team_ids=[world["printers"].id]))
+
+
+def test_report_page_lists_the_first_breaches_but_counts_all_of_them(history, world):
+    start, end, _label = MARCH
+    full = reports.service_level_report(world["lup"], start, end)
+    first = reports.service_level_report(world["lup"], start, end, breach_limit=2)
+    assert full.breach_count == 5 and len(full.breaches) == 5
+    assert first.breach_count == 5 and first.breaches == full.breaches[:2]
+    assert first.breaches_cut and not full.breaches_cut

@@ -157,22 +157,19 @@ def test_crash_mid_sweep_leaves_nothing_half_done_and_the_next_sweep_fires_once(
     make_user("service_manager", email="sm@ksm.example")
     ticket = file(world, "2026-03-05 09:00")
     tickets.assign(world["lead"], ticket, world["agent"], berlin("2026-03-05 09:01"))
-    real_queue = sla_service.notifications.queue_email
-    calls = {"n": 0}
+    real_add = sla_service.notifications.add_to_outbox
 
-    def crash_on_second_email(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("worker killed")
-        return real_queue(*args, **kwargs)
+    def crash_while_storing_the_emails(rows):
+        raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(sla_service.notifications, "queue_email", crash_on_second_email)
-    # Breached: the 100 % level goes to the lead and the service manager; the check dies on the
-    # second email. The sweep rolls the ticket back and postpones it (issue 8: it used to re-raise).
+    monkeypatch.setattr(sla_service.notifications, "add_to_outbox", crash_while_storing_the_emails)
+    # Breached: the 100 % level goes to the lead and the service manager. The check dies after the
+    # escalation record is inserted, while its emails are stored. The sweep rolls the ticket back and
+    # postpones it (issue 8: it used to re-raise).
     assert sla_service.sweep(berlin("2026-03-05 10:05"))["failed"] == 1
     assert db.session.scalar(select(func.count()).select_from(Escalation)) == 0
     assert escalation_mails() == []
 
-    monkeypatch.setattr(sla_service.notifications, "queue_email", real_queue)
+    monkeypatch.setattr(sla_service.notifications, "add_to_outbox", real_add)
     sla_service.sweep(berlin("2026-03-05 10:06"))  # the first retry comes a minute later
     assert sorted(m.recipient for m in escalation_mails(ticket)) == ["lead@ksm.example", "sm@ksm.example"]
