@@ -78,6 +78,7 @@ def register_transport_security(app: Flask, *, production: bool) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions of helpdesk.extensions to the app."""
     from helpdesk import models  # noqa: F401  (register the tables)
+    from helpdesk.services.reporting import rollups  # noqa: F401  (report rollups follow every flush)
 
     db.init_app(app)
     with app.app_context():

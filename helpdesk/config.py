@@ -60,6 +60,8 @@ class Config:
 
     LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "5 per 5 minutes")  # failed logins per address and account
     LOGIN_IP_RATE_LIMIT = _env("LOGIN_IP_RATE_LIMIT", "20 per 5 minutes")  # failed logins per address, any account
+    PASSWORD_RESET_HOURS = float(_env("PASSWORD_RESET_HOURS", "2"))  # how long a "Passwort vergessen" link works
+    PASSWORD_RESET_RATE_LIMIT = _env("PASSWORD_RESET_RATE_LIMIT", "5 per hour")  # reset requests per address
     API_RATE_LIMIT = _env("API_RATE_LIMIT", "300 per minute")  # per API token
     IDEMPOTENCY_KEEP_HOURS = _env_int("IDEMPOTENCY_KEEP_HOURS", 48)
     # Production refuses memory:// (each process would count alone): use Redis, e.g. redis://127.0.0.1:6379/0.
@@ -80,6 +82,26 @@ class Config:
     SMTP_STARTTLS = _env("SMTP_STARTTLS", "0") == "1"
     SMTP_TIMEOUT = _env_int("SMTP_TIMEOUT", 10)
     MAIL_FROM = _env("MAIL_FROM", "KSM Helpdesk <helpdesk@ksm.example>")
+    # Replies go to <local>+<ticket>.<HMAC>@<domain> of this mailbox; unset: the address in MAIL_FROM.
+    MAIL_REPLY_ADDRESS = _env("MAIL_REPLY_ADDRESS")
+    # Incoming mail (services/mail/inbound.py): larger messages are held for review.
+    MAIL_MAX_BYTES = _env_int("MAIL_MAX_BYTES", 25 * 1024 * 1024)
+    # At most this many automatic answers (ticket confirmations) per sender and hour: stops mail loops.
+    MAIL_AUTO_REPLY_LIMIT = _env_int("MAIL_AUTO_REPLY_LIMIT", 10)
+    # Category id of tickets that arrive by mail; unset or inactive: the first active top-level category.
+    MAIL_DEFAULT_CATEGORY_ID = _env_int("MAIL_DEFAULT_CATEGORY_ID", 0) or None
+    # The mailbox the worker fetches (services/mail/imap.py); unset host: no fetching. TLS: "ssl" (port 993),
+    # "starttls" or "none" (port 143; only for a server on the same machine).
+    IMAP_HOST = _env("IMAP_HOST")
+    IMAP_TLS = (_env("IMAP_TLS", "ssl") or "ssl").strip().lower()
+    IMAP_PORT = _env_int("IMAP_PORT", 993 if IMAP_TLS == "ssl" else 143)
+    IMAP_USER = _env("IMAP_USER")
+    IMAP_PASSWORD = _env("IMAP_PASSWORD")
+    IMAP_FOLDER = _env("IMAP_FOLDER", "INBOX")
+    IMAP_PROCESSED_FOLDER = _env("IMAP_PROCESSED_FOLDER", "Verarbeitet")  # created if missing
+    IMAP_CA_FILE = _env("IMAP_CA_FILE")  # a CA bundle for a server with an internal certificate
+    IMAP_TIMEOUT = _env_int("IMAP_TIMEOUT", 30)
+    IMAP_BATCH_SIZE = _env_int("IMAP_BATCH_SIZE", 200)  # messages per fetch run; the rest waits for the next
     OUTBOX_MAX_ATTEMPTS = _env_int("OUTBOX_MAX_ATTEMPTS", 12)
     OUTBOX_BACKOFF_SECONDS = _env_int("OUTBOX_BACKOFF_SECONDS", 60)  # first retry wait; doubles per try
 
@@ -88,6 +110,7 @@ class Config:
     SLA_SWEEP_BATCH_SIZE = _env_int("SLA_SWEEP_BATCH_SIZE", 100)  # due tickets checked per transaction
     WORKER_AUTOCLOSE_SECONDS = _env_int("WORKER_AUTOCLOSE_SECONDS", 3600)
     WORKER_MONTHLY_SECONDS = _env_int("WORKER_MONTHLY_SECONDS", 900)
+    WORKER_IMAP_SECONDS = _env_int("WORKER_IMAP_SECONDS", 60)  # how often the mailbox is fetched
 
 
 class DevelopmentConfig(Config):
@@ -103,6 +126,7 @@ class TestConfig(Config):
     ARGON2_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
     SECRET_KEY = "test-secret"
     SMTP_HOST = None
+    IMAP_HOST = None  # no mailbox unless a test starts its own IMAP server
     LOGIN_RATE_LIMIT = "5 per 5 minutes"
     LOGIN_IP_RATE_LIMIT = "20 per 5 minutes"
     RATELIMIT_STORAGE_URI = "memory://"

@@ -65,6 +65,11 @@ HISTORY_NOTES = {
     "reopened": lambda: gettext("Wiedereröffnet"),
     "resolution_confirmed": lambda: gettext("Lösung bestätigt"),
     "changed_by_hand": lambda: gettext("manuell geändert"),
+    "by_email": lambda: gettext("per E-Mail"),
+    "auto_reply_received": lambda: gettext("automatische Antwort, nicht als Nachricht übernommen"),
+    "confirmation_suppressed": lambda limit: gettext(
+        "keine Eingangsbestätigung: %(limit)s automatische Antworten in der letzten Stunde", limit=limit),
+    "bounced": lambda reason: gettext("Unzustellbar gemeldet: %(reason)s", reason=reason),
     "auto_closed": lambda days: ngettext("Automatisch geschlossen nach %(num)d Tag",
                                          "Automatisch geschlossen nach %(num)d Tagen", int(days)),
 }

@@ -64,10 +64,25 @@ def purge_idempotency_keys() -> None:
         log.info("idempotency: %d old keys removed", removed)
 
 
+def fetch_mailbox() -> None:
+    """Import the mail waiting in the IMAP mailbox (only when HELPDESK_IMAP_HOST is set)."""
+    from flask import current_app
+
+    from helpdesk.services.mail.imap import fetch_once
+
+    if not current_app.config.get("IMAP_HOST"):
+        return
+    result = fetch_once(clock.utcnow())
+    if result.error or result.moved or result.failed:
+        log.info("mailbox: %s", result.as_dict())
+
+
 JOBS = [
     ("sla-sweep", sweep_sla, "WORKER_SLA_SECONDS"),
     # Before the outbox, so `run_once` also delivers the reports it queues.
     ("monthly-reports", send_monthly_reports, "WORKER_MONTHLY_SECONDS"),
+    # Before the outbox, so `run_once` also sends the confirmations of tickets that came by mail.
+    ("mail-fetch", fetch_mailbox, "WORKER_IMAP_SECONDS"),
     ("outbox", deliver_outbox, "WORKER_OUTBOX_SECONDS"),
     ("auto-close", close_resolved, "WORKER_AUTOCLOSE_SECONDS"),
     ("idempotency-purge", purge_idempotency_keys, "WORKER_AUTOCLOSE_SECONDS"),

@@ -2,7 +2,7 @@
 from sla.calendar import BusinessCalendar
 from sla.clock import TARGETS, TargetClock
 from sla.escalation import DEFAULT_LEVELS, EscalationLevel, Evaluation, evaluate_levels, next_level_check, supersede
-from sla.replay import ClockOutcome, HistoryEvent, replay
+from sla.replay import ClockOutcome, HistoryEvent, replay, replay_records
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -16,5 +16,6 @@ __all__ = [
     "evaluate_levels",
     "next_level_check",
     "replay",
+    "replay_records",
     "supersede",
 ]

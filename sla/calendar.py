@@ -237,6 +237,8 @@ class BusinessCalendar:
 
     @staticmethod
     def _check(moment: datetime, name: str = "moment") -> datetime:
+        if moment.__class__ is datetime and moment.tzinfo is UTC:
+            return moment  # the common case (stored times are UTC): nothing to check or convert
         if not isinstance(moment, datetime):
             raise ValueError(f"{name} must be a datetime, got {type(moment).__name__}")
         if moment.tzinfo is None or moment.utcoffset() is None:

@@ -1,7 +1,7 @@
 """Track one SLA target (first response, next update, resolution) in business time."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sla.calendar import BusinessCalendar
@@ -42,6 +42,20 @@ class TargetClock:
         _aware(self.stopped_at, "stopped_at")
         if self.stopped_at is not None and self.running_since is not None:
             raise ValueError("a stopped clock cannot be running")
+
+    def _evolve(self, **changes) -> TargetClock:
+        """Return a copy with some fields changed, without the checks of __init__.
+
+        Only for changes that keep the invariants (the callers check what they add): the
+        dataclasses.replace path re-validated every field and cost most of a clock update.
+        """
+        clock = object.__new__(TargetClock)
+        fields = {"target": self.target, "started_at": self.started_at, "used_before": self.used_before,
+                  "running_since": self.running_since, "stopped_at": self.stopped_at}
+        fields.update(changes)
+        for name, value in fields.items():
+            object.__setattr__(clock, name, value)
+        return clock
 
     @classmethod
     def start(cls, target: timedelta, now: datetime) -> TargetClock:
@@ -92,7 +106,7 @@ class TargetClock:
         """Pause the clock, keeping the business time used so far; a no-op unless running."""
         if self.running_since is None:
             return self
-        return replace(self, used_before=self.used(now, cal), running_since=None)
+        return self._evolve(used_before=self.used(now, cal), running_since=None)
 
     def resume(self, now: datetime) -> TargetClock:
         """Resume a paused clock from now; a no-op if it runs; ValueError if it is stopped."""
@@ -100,23 +114,28 @@ class TargetClock:
             raise ValueError("a stopped clock cannot resume; reopen it")
         if self.running_since is not None:
             return self
-        return replace(self, running_since=now)
+        _aware(now, "running_since")
+        return self._evolve(running_since=now)
 
     def stop(self, now: datetime, cal: BusinessCalendar) -> TargetClock:
         """Stop the clock at now, keeping the business time used; a no-op if already stopped."""
         if self.stopped_at is not None:
             return self
-        return replace(self, used_before=self.used(now, cal), running_since=None, stopped_at=now)
+        _aware(now, "stopped_at")
+        return self._evolve(used_before=self.used(now, cal), running_since=None, stopped_at=now)
 
     def reopen(self, now: datetime) -> TargetClock:
         """Let a stopped clock run again from the business time already used; a no-op otherwise."""
         if self.stopped_at is None:
             return self
-        return replace(self, stopped_at=None, running_since=now)
+        _aware(now, "running_since")
+        return self._evolve(stopped_at=None, running_since=now)
 
     def with_target(self, target: timedelta) -> TargetClock:
         """Return the clock with a new target and the same business time used (priority change)."""
-        return replace(self, target=target)
+        if target <= ZERO:
+            raise ValueError(f"target must be positive, got {target}")
+        return self._evolve(target=target)
 
     def moment_reaching(self, fraction: float, cal: BusinessCalendar) -> datetime | None:
         """Return when the business time used reaches fraction × target; None unless running.

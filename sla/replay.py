@@ -22,11 +22,11 @@ ran under reproduces the stored outcomes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from sla.calendar import BusinessCalendar
-from sla.clock import TargetClock
+from sla.clock import ZERO, TargetClock
 
 __all__ = [
     "CREATED",
@@ -37,6 +37,7 @@ __all__ = [
     "ClockOutcome",
     "HistoryEvent",
     "replay",
+    "replay_records",
 ]
 
 CREATED = "created"
@@ -124,28 +125,62 @@ class ClockOutcome:
         return self.breached_at is None and self.outcome == "met"
 
 
-@dataclass
 class _Run:
-    target: str
-    cycle: int
-    priority: int
-    clock: TargetClock
-    breached_at: datetime | None = None
-    outcome: str | None = None
-    decided_at: datetime | None = None
-    # (clock, its due moment): the due moment of the clock as it is now, computed once per state.
-    _due: tuple[TargetClock, datetime | None] | None = None
+    """One replayed target clock: a TargetClock's state kept in place (no object per change).
+
+    The arithmetic is TargetClock's (used = used_before + business time since running_since,
+    due = running_since + what is left of the target), on mutable fields, because a year of a
+    large tenant is a million state changes. The due moment is cached until the state changes.
+    """
+
+    __slots__ = ("target", "cycle", "priority", "target_time", "started_at", "used_before", "running_since",
+                 "stopped_at", "breached_at", "outcome", "decided_at", "_due")
+
+    def __init__(self, target: str, cycle: int, priority: int, target_time: timedelta, at: datetime):
+        if target_time <= ZERO:
+            raise ValueError(f"target must be positive, got {target_time}")
+        self.target = target
+        self.cycle = cycle
+        self.priority = priority
+        self.target_time = target_time
+        self.started_at = at
+        self.used_before = ZERO
+        # Kept in UTC: the wall-clock shortcut subtracts it from event times, and two datetimes of the
+        # same zone subtract as wall-clock times (an hour off across a DST change).
+        self.running_since: datetime | None = _utc(at)
+        self.stopped_at: datetime | None = None
+        self.breached_at: datetime | None = None
+        self.outcome: str | None = None
+        self.decided_at: datetime | None = None
+        self._due: object = _UNKNOWN
 
     @property
     def is_open(self) -> bool:
-        return self.clock.stopped_at is None
+        return self.stopped_at is None
+
+    @property
+    def clock(self) -> TargetClock:
+        """Return the state as a TargetClock (for callers that want the public type)."""
+        return TargetClock(self.target_time, self.started_at, self.used_before, self.running_since, self.stopped_at)
+
+    def used(self, at: datetime, cal: BusinessCalendar) -> timedelta:
+        """Return the business time used up to `at` (TargetClock.used)."""
+        if self.running_since is None:
+            return self.used_before
+        return self.used_before + cal.between(self.running_since, at)
 
     def due_at(self, cal: BusinessCalendar) -> datetime | None:
-        """Return the running clock's due moment (None unless running), cached until the clock changes."""
-        cached = self._due
-        if cached is None or cached[0] is not self.clock:
-            cached = self._due = (self.clock, self.clock.due_at(cal))
-        return cached[1]
+        """Return the running clock's due moment (None unless running), cached until the state changes."""
+        due = self._due
+        if due is _UNKNOWN:
+            since = self.running_since
+            if since is None:
+                due = None
+            else:
+                need = self.target_time - self.used_before
+                due = since if need < ZERO else cal.add(since, need)
+            self._due = due
+        return due  # type: ignore[return-value]
 
     def breached(self, at: datetime, cal: BusinessCalendar) -> bool:
         """Tell whether the running clock has used more than its target at `at` (TargetClock.breached).
@@ -153,18 +188,34 @@ class _Run:
         Business time only grows, so up to the due moment the target cannot be exceeded: most
         looks are answered by one comparison instead of a business time computation.
         """
-        clock = self.clock
-        if clock.used_before <= clock.target:  # else due_at is the segment start, already exceeded
+        if self.used_before <= self.target_time:  # else due_at is the segment start, already exceeded
+            # Business time never runs faster than the wall clock: if even the whole elapsed time
+            # fits the target, nothing needs the calendar.
+            if self.used_before + (at - self.running_since) <= self.target_time:
+                return False
             due = self.due_at(cal)
             if due is not None and at <= due:
                 return False
-        return clock.breached(at, cal)
+        return self.used(at, cal) > self.target_time
+
+    def fold(self, at: datetime, cal: BusinessCalendar) -> timedelta:
+        """Fold the running segment into used_before (kept in whole seconds, as the stored clocks do).
+
+        Return the business time used before the fraction of a second was dropped.
+        """
+        used = self.used(at, cal)
+        self.used_before = used - timedelta(microseconds=used.microseconds) if used.microseconds else used
+        self.running_since = None
+        self._due = _UNKNOWN
+        return used
 
 
-def _whole_seconds(clock: TargetClock) -> TargetClock:
-    """Drop the fraction of a second from the folded business time, as the stored clocks do."""
-    used = clock.used_before
-    return replace(clock, used_before=used - timedelta(microseconds=used.microseconds))
+_UNKNOWN = object()
+_UTC = timezone.utc
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is _UTC else moment.astimezone(_UTC)
 
 
 class _Ticket:
@@ -185,86 +236,117 @@ class _Ticket:
         allowed = self._target(self.priority, target)
         if allowed is None:
             return
-        cycle = max((r.cycle for r in self.runs if r.target == target), default=0) + 1
-        self.runs.append(_Run(target, cycle, self.priority, TargetClock.start(allowed, at)))
+        cycle = 1
+        for run in self.runs:
+            if run.target == target and run.cycle >= cycle:
+                cycle = run.cycle + 1
+        self.runs.append(_Run(target, cycle, self.priority, allowed, at))
 
     def _open(self, target: str) -> _Run | None:
-        rows = [r for r in self.runs if r.target == target and r.is_open]
-        return rows[-1] if rows else None
+        for run in reversed(self.runs):
+            if run.target == target and run.stopped_at is None:
+                return run
+        return None
 
     def _resolution(self) -> _Run | None:
-        return next((r for r in self.runs if r.target == "resolution"), None)
+        for run in self.runs:
+            if run.target == "resolution":
+                return run
+        return None
 
     def _decide(self, run: _Run, at: datetime) -> None:
-        clock = run.clock
-        due = run.due_at(self.cal) if clock.is_running else None
-        clock = clock.stop(at, self.cal)
-        used = clock.used_before
-        run.clock = _whole_seconds(clock)
-        run.outcome = "breached" if used > clock.target else "met"
+        running = run.running_since is not None
+        if running and run.breached_at is None:
+            due = run._due if run._due is not _UNKNOWN else _UNKNOWN
+            since, before = run.running_since, run.used_before
+        used = run.fold(at, self.cal)
+        run.stopped_at = at
+        run.outcome = "breached" if used > run.target_time else "met"
         run.decided_at = at
         if run.outcome == "breached" and run.breached_at is None:
-            run.breached_at = self.cal.next_open(due) if due is not None else at
+            if not running:
+                run.breached_at = at
+            else:
+                if due is _UNKNOWN:  # the due moment of the segment just folded (as _Run.due_at)
+                    need = run.target_time - before
+                    due = since if need < ZERO else self.cal.add(since, need)
+                run.breached_at = self.cal.next_open(due)
 
     def look(self, at: datetime) -> None:
         """Record the breach of every running clock whose target is exceeded at `at`."""
         for run in self.runs:
-            if run.breached_at is None and run.clock.is_running and run.breached(at, self.cal):
-                run.breached_at = self.cal.next_open(run.due_at(self.cal))
+            since = run.running_since
+            if run.breached_at is None and since is not None:
+                if run.used_before + (at - since) <= run.target_time:
+                    continue  # not even the wall-clock time since the start exceeds the target (see breached)
+                if run.breached(at, self.cal):
+                    run.breached_at = self.cal.next_open(run.due_at(self.cal))
 
-    def apply(self, event: HistoryEvent) -> None:
+    def apply(self, kind: str, at: datetime, priority: int | None, old: str | None, new: str | None) -> None:
         """Run the clocks on one event."""
-        at = event.at
-        if event.kind == CREATED:
-            self.priority = event.priority
+        if kind == CREATED:
+            self.priority = priority
             for target in TRACKED_AT_START:
                 self._start(target, at)
-        elif event.kind == PUBLIC_RESPONSE:
+        elif kind == PUBLIC_RESPONSE:
             self.answered = True
             for target in ("first_response", "next_update"):
                 run = self._open(target)
                 if run is not None:
                     self._decide(run, at)
-        elif event.kind == REQUESTER_MESSAGE:
+        elif kind == REQUESTER_MESSAGE:
             if self.answered and self._open("next_update") is None:
                 self._start("next_update", at)
-        elif event.kind == STATUS:
-            self._status(event.old_status, event.new_status, at)
-        elif event.kind == PRIORITY:
-            self.priority = event.priority
+        elif kind == STATUS:
+            self._status(old, new, at)
+        elif kind == PRIORITY:
+            self.priority = priority
             for run in self.runs:
-                allowed = self._target(event.priority, run.target)
-                if run.is_open and allowed is not None:
-                    run.clock = run.clock.with_target(allowed)
-                    run.priority = event.priority
+                allowed = self._target(priority, run.target)
+                if run.stopped_at is None and allowed is not None:
+                    if allowed <= ZERO:
+                        raise ValueError(f"target must be positive, got {allowed}")
+                    run.target_time = allowed
+                    run._due = _UNKNOWN
+                    run.priority = priority
 
     def _status(self, old: str | None, new: str | None, at: datetime) -> None:
         if old == new:
             return
         resolution = self._resolution()
-        if new == "pending" and resolution is not None and resolution.clock.is_running:
-            resolution.clock = _whole_seconds(resolution.clock.pause(at, self.cal))
-        elif old == "pending" and new in ("open", "new") and resolution is not None and resolution.is_open:
-            resolution.clock = resolution.clock.resume(at)
+        if new == "pending" and resolution is not None and resolution.running_since is not None:
+            resolution.fold(at, self.cal)
+        elif (old == "pending" and new in ("open", "new") and resolution is not None
+              and resolution.stopped_at is None and resolution.running_since is None):
+            resolution.running_since = _utc(at)
+            resolution._due = _UNKNOWN
         if new == "resolved":
             for run in self.runs:
-                if run.is_open:
+                if run.stopped_at is None:
                     self._decide(run, at)
         elif old in ("resolved", "closed") and new == "open" and resolution is not None:
-            resolution.clock = resolution.clock.reopen(at)
+            if resolution.stopped_at is not None:
+                resolution.stopped_at = None
+                resolution.running_since = _utc(at)
+                resolution._due = _UNKNOWN
             resolution.outcome = None
             resolution.decided_at = None
 
     def outcomes(self, now: datetime | None) -> list[ClockOutcome]:
         """Return every clock's outcome; open clocks count their business time until `now`."""
         result = []
+        new = object.__new__
         for run in self.runs:
-            used = run.clock.used(now, self.cal) if now is not None else run.clock.used_before
-            result.append(ClockOutcome(
-                target=run.target, cycle=run.cycle, priority=run.priority, started_at=run.clock.started_at,
-                target_time=run.clock.target, used=used, outcome=run.outcome, decided_at=run.decided_at,
+            used = run.used(now, self.cal) if now is not None else run.used_before
+            # ClockOutcome's fields set directly: its generated __init__ sets each through object.__setattr__
+            # (frozen), which is a tenth of a large replay; the values are the ones __init__ would store.
+            outcome = new(ClockOutcome)
+            outcome.__dict__.update(
+                target=run.target, cycle=run.cycle, priority=run.priority, started_at=run.started_at,
+                target_time=run.target_time, used=used, outcome=run.outcome, decided_at=run.decided_at,
                 breached_at=run.breached_at,
-            ))
+            )
+            result.append(outcome)
         return result
 
 
@@ -287,21 +369,52 @@ def replay(
     `now` is the moment the replay looks last for breaches of clocks still running; without it
     only the events' own moments are looked at.
     """
-    ticket = _Ticket(_lookup(targets_for_priority), calendar)
+    return _replay(((e.at, e.kind, e.priority, e.old_status, e.new_status) for e in events),
+                   _lookup(targets_for_priority), calendar, now)
+
+
+def replay_records(
+    records: Iterable[tuple[datetime, str, int | None, str | None, str | None]],
+    targets_for_priority: Targets,
+    calendar: BusinessCalendar,
+    *,
+    now: datetime | None = None,
+) -> list[ClockOutcome]:
+    """Replay like `replay`, from plain (at, kind, priority, old status, new status) tuples.
+
+    For bulk callers (a year of a tenant): the tuples are checked as HistoryEvent checks its
+    fields, without building an object per event.
+    """
+    return _replay(records, _lookup(targets_for_priority), calendar, now, check=True)
+
+
+def _replay(records, targets, calendar: BusinessCalendar, now: datetime | None, *,
+            check: bool = False) -> list[ClockOutcome]:
+    ticket = _Ticket(targets, calendar)
     started = False
     last = None
-    for event in events:
-        if last is not None and event.at < last:
-            raise ValueError(f"events must be in time order: {event.at.isoformat()} after {last.isoformat()}")
-        last = event.at
+    for at, kind, priority, old, new in records:
+        if check:  # HistoryEvent's own checks, for plain tuples
+            if kind not in KINDS:
+                raise ValueError(f"unknown event kind {kind!r}")
+            if at.tzinfo is not _UTC and (at.tzinfo is None or at.utcoffset() is None):
+                raise ValueError(f"event time must be timezone-aware, got naive {at.isoformat()}")
+            if priority is None and (kind == CREATED or kind == PRIORITY):
+                raise ValueError(f"a {kind} event needs a priority")
+        # Compared in UTC: two times of one zone compare as wall-clock times (wrong in the DST fold).
+        moment = at if at.tzinfo is _UTC else at.astimezone(_UTC)
+        if last is not None and moment < last:
+            raise ValueError(f"events must be in time order: {at.isoformat()} after {last.isoformat()}")
+        last = moment
         if not started:
-            if event.kind != CREATED:
+            if kind != CREATED:
                 raise ValueError("a history starts with the creation of the ticket")
             started = True
-        elif event.kind == CREATED:
+        elif kind == CREATED:
             raise ValueError("a ticket is created only once")
-        ticket.look(event.at)
-        ticket.apply(event)
+        if ticket.runs:
+            ticket.look(at)
+        ticket.apply(kind, at, priority, old, new)
     if now is not None:
         if last is not None and now < last:
             raise ValueError("now must not be before the last event")

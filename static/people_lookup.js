@@ -1,5 +1,6 @@
-// Type-ahead for the requester on the agent's intake form. Without JavaScript the "Person suchen"
-// button does the same on the server; here the matches replace the radio list while typing.
+// Type-ahead for a person: the requester on the agent's intake form, a colleague on the portal's watchers card
+// (data-choice-name names the radio field). Without JavaScript the "Person suchen" button does the same on
+// the server; here the matches replace the radio list while typing.
 document.addEventListener("DOMContentLoaded", () => {
   const box = document.querySelector("fieldset.people-lookup");
   if (!box) return;
@@ -9,6 +10,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const status = box.querySelector(".people-status");
   let timer = null;
   let latest = 0;
+  const choice = box.dataset.choiceName || "requester_id";
 
   const say = (text, className) => {
     status.replaceChildren();
@@ -24,7 +26,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const label = document.createElement("label");
     const radio = document.createElement("input");
     radio.type = "radio";
-    radio.name = "requester_id";
+    radio.name = choice;
     radio.value = String(person.id);
     const name = document.createElement("strong");
     name.textContent = person.name;
@@ -35,7 +37,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   const show = (people) => {
     // The person chosen so far stays at the top, whatever the new search finds.
-    const checked = list.querySelector("input[name=requester_id]:checked");
+    const checked = list.querySelector(`input[name=${choice}]:checked`);
     const keep = checked ? checked.closest("li") : null;
     list.replaceChildren(...(keep ? [keep] : []));
     people.filter((p) => !keep || String(p.id) !== checked.value).forEach((p) => list.append(item(p)));

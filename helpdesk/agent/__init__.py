@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("agent", __name__)
 
-from helpdesk.agent import routes  # noqa: E402,F401
+from helpdesk.agent import mail_routes, routes  # noqa: E402,F401

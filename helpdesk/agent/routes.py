@@ -20,10 +20,12 @@ from helpdesk.agent.forms import (
 from helpdesk.extensions import db, login_manager
 from helpdesk.models import Ticket, User
 from helpdesk.services import queues, tickets
+from helpdesk.services import watchers as watchers_service
 from helpdesk.services import people
 from helpdesk.services import sla as sla_service
 from helpdesk.services import search as search_service
 from helpdesk.services.attachments import send_attachment, uploads_from_request
+from helpdesk.services.mail import review as mail_review
 from helpdesk.services.errors import DomainError, Forbidden, NotFound
 from helpdesk.services.permissions import get_attachment, get_ticket
 from helpdesk.services.queues import QueueFilters
@@ -105,6 +107,8 @@ def _ticket_page(ticket: Ticket, status: int = 200, error: str | None = None, **
         events=queues.ticket_history(current_user, ticket),
         sla_clocks=sla_service.clock_views(ticket, clock.utcnow()),
         sla_badge=sla_service.badge(ticket, clock.utcnow()),
+        watchers=watchers_service.watchers_of(ticket),
+        originals=mail_review.originals(current_user, ticket),
         **forms,
     ), status
 

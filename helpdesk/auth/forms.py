@@ -29,3 +29,20 @@ class LanguageForm(FlaskForm):
     """Interface language."""
 
     locale = SelectField(_l("Sprache"), choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")])
+
+
+class ForgotPasswordForm(FlaskForm):
+    """The address a reset link is sent to."""
+
+    email = StringField(_l("E-Mail-Adresse"), validators=[DataRequired(_l("Bitte geben Sie Ihre E-Mail-Adresse ein.")),
+                                                          Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    """A new password chosen through a reset link."""
+
+    new_password = PasswordField(_l("Neues Passwort"), validators=[DataRequired(), Length(min=10, message=_l("Mindestens 10 Zeichen."))])
+    confirm = PasswordField(
+        _l("Neues Passwort wiederholen"),
+        validators=[DataRequired(), EqualTo("new_password", message=_l("Die Passwörter stimmen nicht überein."))],
+    )

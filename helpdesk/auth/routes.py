@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from helpdesk.auth import bp
-from helpdesk.auth.forms import LanguageForm, LoginForm, PasswordForm
+from helpdesk.auth.forms import ForgotPasswordForm, LanguageForm, LoginForm, PasswordForm, ResetPasswordForm
 from helpdesk import clock
 from helpdesk.extensions import limiter
 from helpdesk.services import accounts
@@ -141,3 +141,49 @@ def language():
         else:
             session["locale_chosen"] = form.locale.data  # stored on the account at the next login
     return redirect(_safe_next(request.form.get("next")) or _same_site_referrer() or url_for("auth.index"))
+
+
+def _reset_request_key() -> str:
+    # Per address asked for and per client, so nobody can flood one mailbox with reset links.
+    return f"password-reset|{(request.form.get('email') or '').strip().lower()}"
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["PASSWORD_RESET_RATE_LIMIT"], key_func=_reset_request_key, methods=["POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_IP_RATE_LIMIT"], key_func=_login_address_key, methods=["POST"])
+def forgot_password():
+    """Ask for a reset link; the answer is the same whether the address has an account or not."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(
+            form.email.data, clock.utcnow(),
+            lambda token: current_app.config["BASE_URL"].rstrip("/") + url_for("auth.reset_password", token=token),
+        )
+        flash(_("Wenn zu dieser Adresse ein Konto besteht, erhalten Sie in wenigen Minuten eine E-Mail mit einem "
+                "Link, über den Sie ein neues Passwort festlegen. Der Link gilt %(hours)s Stunden.",
+                hours=f"{current_app.config['PASSWORD_RESET_HOURS']:g}"), "info")
+        return redirect(url_for("auth.login"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/forgot_password.html", form=form), status
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    """Choose a new password through the link from the email; it works once and signs out everywhere."""
+    user = accounts.user_for_reset_token(token)
+    if user is None:
+        flash(_("Dieser Link ist abgelaufen oder wurde schon benutzt. Bitte fordern Sie einen neuen an."), "error")
+        return redirect(url_for("auth.forgot_password"))
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(user, form.new_password.data)
+        except DomainError as exc:
+            form.new_password.errors.append(exc.message)
+        else:
+            if current_user.is_authenticated:
+                logout_user()
+            flash(_("Ihr neues Passwort gilt. Bitte melden Sie sich damit an."), "success")
+            return redirect(url_for("auth.login"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/reset_password.html", form=form, user=user), status

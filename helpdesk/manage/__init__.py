@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("manage", __name__)
 
-from helpdesk.manage import routes, sla_routes  # noqa: E402,F401
+from helpdesk.manage import mailbox_routes, routes, sla_routes  # noqa: E402,F401

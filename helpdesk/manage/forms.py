@@ -37,6 +37,11 @@ class TenantForm(FlaskForm):
     slug = StringField(_l("Kürzel"), validators=[Length(max=40, message=_l("Höchstens 40 Zeichen."))])
     name = StringField(_l("Name"), validators=[Length(max=200, message=_l("Höchstens 200 Zeichen."))])
     active = BooleanField(_l("Aktiv"), default=True)
+    mail_domains = TextAreaField(_l("Mail-Domains"), validators=[Length(max=5000, message=_l("Höchstens 5000 Zeichen."))])
+    mail_unknown_senders = _select(_l("E-Mails unbekannter Absender dieser Domains"), default="create", choices=[
+        C("create", _l("Konto als anfragende Person anlegen und Ticket erstellen")),
+        C("hold", _l("Zur Prüfung zurückhalten (Posteingang prüfen)")),
+    ])
 
 
 class UserFilterForm(FlaskForm):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from helpdesk import clock
@@ -24,6 +24,9 @@ from helpdesk.models.users import ROLES, STAFF_ROLES
 from helpdesk.services import admin, people, routing
 from helpdesk.services.errors import DomainError
 from helpdesk.services.ids import optional_id, page_number
+from helpdesk.services.mail import domains as mail_domains
+
+INDEX_COUNT_CAP = 1000
 
 
 @bp.before_request
@@ -76,9 +79,12 @@ def _tenants() -> list[Tenant]:
 
 @bp.route("/")
 def index():
-    """Show the sections of the administration with counts."""
+    """Show the sections of the administration with counts (capped: the page never counts a whole table)."""
     def count(model, *where):
-        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+        # Counting stops after INDEX_COUNT_CAP + 1 rows ("mehr als 1.000"): 50,000 accounts or a long
+        # outbox cost the same as a few.
+        limited = select(literal_column("1")).select_from(model).where(*where).limit(INDEX_COUNT_CAP + 1)
+        return db.session.scalar(select(func.count()).select_from(limited.subquery()))
 
     counts = {
         "tenants": count(Tenant),
@@ -89,7 +95,7 @@ def index():
         "outbox_pending": count(OutboxMessage, OutboxMessage.status == "pending"),
         "outbox_failed": count(OutboxMessage, OutboxMessage.status == "failed"),
     }
-    return render_template("manage/index.html", counts=counts)
+    return render_template("manage/index.html", counts=counts, cap=INDEX_COUNT_CAP)
 
 
 # --- tenants ---------------------------------------------------------------------------------
@@ -102,12 +108,19 @@ def tenants():
 
 
 def _tenant_form(tenant: Tenant | None):
-    form = TenantForm(data={"slug": tenant.slug, "name": tenant.name, "active": tenant.active} if tenant else None)
+    form = TenantForm(data={"slug": tenant.slug, "name": tenant.name, "active": tenant.active,
+                            "mail_domains": "\n".join(mail_domains.domains_of(tenant)),
+                            "mail_unknown_senders": tenant.mail_unknown_senders} if tenant else None)
     template = "manage/tenant_form.html"
     if not form.validate_on_submit():
         return _show(form, template, tenant=tenant)
     try:
+        # The mail domains are checked before anything is saved: a refusal leaves the tenant unchanged.
+        domains = mail_domains.parse_domains(form.mail_domains.data)
+        mail_domains.check_domains(tenant, domains)
+        policy = mail_domains.check_policy(form.mail_unknown_senders.data)
         saved = admin.save_tenant(tenant, slug=form.slug.data, name=form.name.data, active=form.active.data)
+        mail_domains.save_mail_settings(saved, domains, policy)
     except DomainError as exc:
         return _refused(form, exc, template, tenant=tenant)
     flash(_("Mandant „%(name)s“ gespeichert.", name=saved.name), "success")

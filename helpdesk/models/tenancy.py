@@ -26,6 +26,9 @@ class Tenant(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Mail from an unknown address of one of the tenant's mail domains: "create" a requester account
+    # for the sender, or "hold" the mail for review (helpdesk.models.mail.UNKNOWN_SENDER_POLICIES).
+    mail_unknown_senders: Mapped[str] = mapped_column(String(10), default="create", server_default="create")
 
     def __repr__(self) -> str:
         return f"<Tenant {self.slug}>"

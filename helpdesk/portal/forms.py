@@ -62,3 +62,16 @@ class ReopenForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """Confirm the solution (only the CSRF token)."""
+
+
+class WatcherForm(FlaskForm):
+    """Find a colleague of the authority ("Person suchen") and add them as a watcher."""
+
+    q = StringField(_l("Kollegin oder Kollegen suchen"), render_kw={"maxlength": 200})
+    user_id = StringField()
+
+
+class WatcherRemoveForm(FlaskForm):
+    """Stop a person watching the ticket (the id of the watcher)."""
+
+    user_id = StringField()

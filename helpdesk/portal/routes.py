@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
@@ -14,8 +14,8 @@ from helpdesk.models import Category, Ticket
 from helpdesk.models.tickets import OPEN_STATUSES
 from helpdesk.models.users import TENANT_ROLES
 from helpdesk.portal import bp
-from helpdesk.portal.forms import ConfirmForm, NewTicketForm, ReopenForm, ReplyForm
-from helpdesk.services import permissions, queues, tickets
+from helpdesk.portal.forms import ConfirmForm, NewTicketForm, ReopenForm, ReplyForm, WatcherForm, WatcherRemoveForm
+from helpdesk.services import people, permissions, queues, tickets, watchers
 from helpdesk.services import search as search_service
 from helpdesk.services.attachments import send_attachment, uploads_from_request
 from helpdesk.services.errors import DomainError
@@ -71,11 +71,11 @@ def my_tickets():
 
     query = permissions.ticket_scope(current_user)
     if scope == "mine":
-        query = query.where(Ticket.requester_id == current_user.id)
+        query = query.where(permissions.own_or_watched(current_user))
     if STATUS_TABS[status_tab]:
         query = query.where(queues.status_in(STATUS_TABS[status_tab]))
     if text:
-        query = query.where(Ticket.id.in_(search_service.matching_ticket_ids(current_user, text)))
+        query = query.where(search_service.text_condition(current_user, text))
     page_number(request.args.get("page"))  # old numbered links: a malformed one still gets its clear 400/404
     # A tenant manager's list spans the whole authority: keyset pages and a capped count, as the queues.
     page = queues.keyset_page(
@@ -133,9 +133,11 @@ def _had_files() -> bool:
 
 
 def _render_ticket(ticket: Ticket, *, reply_form: ReplyForm | None = None, reopen_form: ReopenForm | None = None,
-                   error: str | None = None, status: int = 200):
-    """Render the ticket page with the public thread, files and history."""
+                   error: str | None = None, status: int = 200, watcher_form: WatcherForm | None = None,
+                   watcher_search: tuple | None = None):
+    """Render the ticket page with the public thread, files, watchers and history."""
     attachments = queues.ticket_attachments(current_user, ticket)
+    watcher_matches, watcher_more = watcher_search or ([], False)
     return render_template(
         "portal/ticket.html",
         ticket=ticket,
@@ -149,6 +151,14 @@ def _render_ticket(ticket: Ticket, *, reply_form: ReplyForm | None = None, reope
         error=error,
         files_dropped=error is not None and _had_files(),
         auto_close_days=current_app.config["AUTO_CLOSE_DAYS"],
+        watchers=watchers.watchers_of(ticket),
+        can_manage_watchers=watchers.can_manage(current_user, ticket),
+        watcher_form=watcher_form or WatcherForm(formdata=None),
+        watcher_remove_form=WatcherRemoveForm(formdata=None),
+        watcher_matches=watcher_matches,
+        watcher_more=watcher_more,
+        watcher_searched=watcher_search is not None,
+        max_watchers=watchers.MAX_WATCHERS,
     ), status
 
 
@@ -217,6 +227,73 @@ def confirm(number: str):
             flash(_("Vielen Dank für Ihre Bestätigung. Das Ticket ist jetzt geschlossen."), "success")
             return redirect(url_for("portal.ticket", number=number))
     return _render_ticket(ticket, error=_first_form_error(form), status=422)
+
+
+@bp.route("/tickets/<number>/people")
+@login_required
+@tenant_role_required
+def watcher_lookup(number: str):
+    """Answer the type-ahead of the watchers card: colleagues of the ticket's authority matching ?q=."""
+    ticket = permissions.get_ticket(current_user, number)
+    if not watchers.can_manage(current_user, ticket):
+        abort(403)
+    found, more = watchers.search_colleagues(ticket, (request.args.get("q") or "")[:200])
+    return jsonify(people=[people.as_json(user) for user in found], more=more)
+
+
+@bp.route("/tickets/<number>/watchers", methods=["POST"])
+@login_required
+@tenant_role_required
+def add_watcher(number: str):
+    """Search for a colleague ("Person suchen", without JavaScript) or add the chosen one as a watcher."""
+    ticket = permissions.get_ticket(current_user, number)
+    if not watchers.can_manage(current_user, ticket):
+        abort(403)
+    form = WatcherForm()
+    if not form.validate_on_submit():
+        return _render_ticket(ticket, watcher_form=form, error=_first_form_error(form) or
+                              _("Bitte laden Sie die Seite neu und versuchen Sie es noch einmal."), status=400)
+    if request.form.get("action") == "search":
+        if not people.is_searchable(form.q.data):
+            form.q.errors = [_("Bitte geben Sie mindestens 2 Zeichen ein.")]
+            return _render_ticket(ticket, watcher_form=form, watcher_search=([], False), status=422)
+        found = watchers.search_colleagues(ticket, (form.q.data or "")[:200])
+        return _render_ticket(ticket, watcher_form=form, watcher_search=found)
+    try:
+        user = watchers.add_from_form(ticket, form.user_id.data, actor=current_user, now=clock.utcnow())
+    except DomainError as error:
+        _apply_error(form, error)
+        return _render_ticket(ticket, watcher_form=form, status=422)
+    flash(_("%(name)s beobachtet das Ticket jetzt und erhält seine Neuigkeiten per E-Mail.", name=user.name),
+          "success")
+    return redirect(url_for("portal.ticket", number=number) + "#watchers")
+
+
+@bp.route("/tickets/<number>/watchers/remove", methods=["POST"])
+@login_required
+@tenant_role_required
+def remove_watcher(number: str):
+    """Stop a person watching the ticket (the requester, the authority's manager, or the watcher themself)."""
+    ticket = permissions.get_ticket(current_user, number)
+    form = WatcherRemoveForm()
+    if not form.validate_on_submit():
+        return _render_ticket(ticket, error=_("Bitte laden Sie die Seite neu und versuchen Sie es noch einmal."),
+                              status=400)
+    leaving = str(form.user_id.data or "").strip() == str(current_user.id)
+    if not leaving and not watchers.can_manage(current_user, ticket):
+        abort(403)
+    try:
+        user = watchers.remove_from_form(ticket, form.user_id.data, actor=current_user, now=clock.utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        return _render_ticket(ticket, error=error.message, status=422)
+    if user.id == current_user.id:
+        flash(_("Sie beobachten das Ticket nicht mehr."), "success")
+        if not watchers.can_manage(current_user, ticket):
+            return redirect(url_for("portal.my_tickets"))  # a requester no longer sees a ticket they stopped watching
+    else:
+        flash(_("%(name)s beobachtet das Ticket nicht mehr.", name=user.name), "success")
+    return redirect(url_for("portal.ticket", number=number) + "#watchers")
 
 
 def _first_form_error(form) -> str | None:

@@ -254,3 +254,69 @@ def save_user(
     if commit:
         db.session.commit()
     return user
+
+
+# Forgotten passwords: a signed, time-limited link. It carries a fingerprint of the password hash and
+# the session version, so it works once (the new password changes the hash) and stops working when the
+# user changes the password or signs out everywhere in the meantime. Nothing is stored.
+_RESET_SALT = "password-reset"
+
+
+def _reset_fingerprint(user: User) -> str:
+    import hashlib
+
+    material = f"{user.id}|{user.password_hash}|{user.session_version}|{user.email}".encode()
+    return hashlib.sha256(material).hexdigest()[:24]
+
+
+def _reset_serializer():
+    from itsdangerous import URLSafeTimedSerializer
+
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_RESET_SALT)
+
+
+def request_password_reset(email: str, now, make_url) -> bool:
+    """Queue the reset link for an active account with this address; return whether one was queued.
+
+    make_url(token) returns the absolute link. The caller answers the same either way, so the page does
+    not tell whether an address has an account.
+    """
+    from helpdesk.services import notifications
+
+    user = find_user_by_email(email or "")
+    if user is None or not user.active or not user.email:
+        return False
+    token = _reset_serializer().dumps({"u": user.id, "f": _reset_fingerprint(user)})
+    hours = current_app.config["PASSWORD_RESET_HOURS"]
+    notifications.queue_email(user, "password_reset", now=now, reset_url=make_url(token), hours=hours)
+    db.session.commit()
+    return True
+
+
+def user_for_reset_token(token: str) -> User | None:
+    """Return the user a reset link is for while it is valid (signed, not expired, not used), else None."""
+    from itsdangerous import BadSignature
+
+    max_age = int(current_app.config["PASSWORD_RESET_HOURS"] * 3600)
+    try:
+        payload = _reset_serializer().loads(token, max_age=max_age)
+    except BadSignature:  # also SignatureExpired
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("u"), int):
+        return None
+    user = db.session.get(User, payload["u"])
+    if user is None or not user.active:
+        return None
+    import hmac
+
+    if not hmac.compare_digest(str(payload.get("f", "")), _reset_fingerprint(user)):
+        return None
+    return user
+
+
+def reset_password(user: User, new: str) -> None:
+    """Set the password chosen through a reset link; every session of the user ends (commit)."""
+    validate_password(new, user_inputs=[user.email, user.name])
+    user.password_hash = hash_password(new)
+    end_sessions(user)
+    db.session.commit()

@@ -7,11 +7,12 @@ from datetime import datetime
 
 from flask import current_app, render_template
 from flask_babel import force_locale, get_translations
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from helpdesk.extensions import db
-from helpdesk.models import OutboxMessage, Ticket, User
+from helpdesk.models import OutboxMessage, Ticket, TicketWatcher, User
 from helpdesk.models.outbox import new_message_id
+from helpdesk.services.mail.addresses import subject_with_number
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ def queue_email(
             **context,
         )
     subject, body = _subject_and_body(rendered)
+    if ticket is not None:
+        # Stored as sent: the number in the subject lets a reply find its ticket even without the headers.
+        subject = subject_with_number(subject, ticket.number)
     message = OutboxMessage(
         recipient=recipient.email,
         subject=subject,
@@ -79,6 +83,30 @@ def queue_email(
     db.session.add(message)
     log.info("outbox: queued %s to %s", template, recipient.email)
     return message
+
+
+def queue_public_update(ticket: Ticket, template: str, *, now: datetime, **context) -> list[OutboxMessage]:
+    """Queue a public update of the ticket for its requester and each watcher: one email each, in their language.
+
+    Only for what the requester may read (never internal notes). Watchers are capped per ticket
+    (services/watchers.MAX_WATCHERS), so this stays a handful of rows.
+    """
+    watchers = db.session.scalars(
+        select(User).join(TicketWatcher, TicketWatcher.user_id == User.id)
+        .where(TicketWatcher.ticket_id == ticket.id, User.active.is_(True), User.tenant_id == ticket.tenant_id)
+        .order_by(User.id)
+        .limit(50)
+    ).all()
+    messages = []
+    seen = set()
+    for recipient in [ticket.requester, *watchers]:
+        if recipient is None or recipient.id in seen or recipient.is_staff:
+            continue
+        seen.add(recipient.id)
+        message = queue_email(recipient, template, now=now, ticket=ticket, **context)
+        if message is not None:
+            messages.append(message)
+    return messages
 
 
 class _RecipientSlots:
@@ -135,6 +163,7 @@ def outbox_rows(recipients: list[User], template: str, *, now: datetime, ticket:
                 return str(getattr(user, slot.removeprefix("recipient.")))
 
             subject, body = _subject_and_body(_SLOT.sub(fill, rendered))
+            subject = subject_with_number(subject, ticket.number)
             rows.append({
                 "recipient": user.email, "subject": subject, "body_text": body, "kind": template,
                 "ticket_id": ticket.id, "tenant_id": ticket.tenant_id,

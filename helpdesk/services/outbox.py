@@ -17,6 +17,7 @@ from helpdesk.extensions import db
 from helpdesk.models import OutboxMessage, Ticket
 from helpdesk.models.outbox import new_message_id
 from helpdesk.services.errors import DomainError
+from helpdesk.services.mail.addresses import reply_address, subject_with_number, thread_message_id
 from helpdesk.services.tickets import record
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,26 @@ def backoff(attempts: int) -> timedelta:
 
 
 def build_email(message: OutboxMessage) -> EmailMessage:
-    """Turn an outbox row into a MIME message, under the row's one Message-ID."""
+    """Turn an outbox row into a MIME message, under the row's one Message-ID.
+
+    A ticket's email answers to the ticket's signed reply address and hangs in the ticket's
+    thread (In-Reply-To/References), its subject names the ticket number; every email says it
+    was sent automatically, so auto-responders and out-of-office replies stay quiet.
+    """
+    ticket = db.session.get(Ticket, message.ticket_id) if message.ticket_id is not None else None
     email = EmailMessage()
     email["From"] = current_app.config["MAIL_FROM"]
     email["To"] = message.recipient
-    email["Subject"] = message.subject
+    # Rows are stored with the number (notifications); rows of older versions get it here.
+    email["Subject"] = subject_with_number(message.subject, ticket.number) if ticket else message.subject
     email["Date"] = formatdate(localtime=False)
     email["Message-ID"] = message.message_id or new_message_id()
+    if ticket is not None:
+        email["Reply-To"] = reply_address(ticket)
+        email["In-Reply-To"] = thread_message_id(ticket)
+        email["References"] = thread_message_id(ticket)
+    email["Auto-Submitted"] = "auto-generated"
+    email["X-Auto-Response-Suppress"] = "All"
     email.set_content(message.body_text)
     if message.body_html:
         email.add_alternative(message.body_html, subtype="html")
@@ -111,6 +125,38 @@ def _give_up(message: OutboxMessage, error: str, now: datetime) -> None:
             # Internal: the server's answer is for KSM staff; requesters do not see this line.
             record(ticket, None, "email_failed", now, new=message.recipient, note=message.last_error,
                    internal=True)
+
+
+def mark_bounced(message_ids: list[str], reason: str, now: datetime) -> list[OutboxMessage]:
+    """Mark the emails a bounce reports as failed and note it on their tickets; return the rows found.
+
+    Runs in the caller's transaction (no commit). A second bounce for the same email changes
+    nothing more, so a mail server that reports twice does not fill the history.
+    """
+    wanted = set()
+    for message_id in message_ids[:50]:  # a bounce reports one email, a digest a few: never a list to walk
+        value = (message_id or "").strip().strip("<>").strip()
+        if value:
+            wanted.add(f"<{value}>")
+    if not wanted:
+        return []
+    reason = " ".join((reason or "").split())[:300] or "?"
+    error = f"Unzustellbar: {reason}"[:500]
+    rows = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.message_id.in_(sorted(wanted))).order_by(OutboxMessage.id)
+    ).all()
+    for message in rows:
+        if message.status == "failed" and message.last_error == error:
+            continue
+        message.status = "failed"
+        message.last_error = error
+        if message.ticket_id is not None:
+            ticket = db.session.get(Ticket, message.ticket_id)
+            if ticket is not None:
+                # Internal: agents learn that the requester cannot be reached by email (the address is wrong or gone).
+                record(ticket, None, "email_failed", now, new=message.recipient, note_code="bounced",
+                       note_params={"reason": reason}, internal=True)
+    return list(rows)
 
 
 def _claim(now: datetime) -> OutboxMessage | None:

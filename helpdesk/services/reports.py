@@ -25,14 +25,15 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, or_, select, union_all
+from sqlalchemy import and_, case, func, or_, select, union, union_all
 from sqlalchemy.orm import aliased
 
 from helpdesk.extensions import db
-from helpdesk.models import Category, SlaClock, SlaPolicy, Team, Tenant, Ticket, User
+from helpdesk.models import Category, ReportMonthRollup, SlaClock, SlaPolicy, Team, Tenant, Ticket, User
 from helpdesk.models.sla import TARGETS
 from helpdesk.models.tickets import OPEN_STATUSES, PRIORITIES
 from helpdesk.services.errors import DomainError, Forbidden, NotFound
+from helpdesk.services.reporting.rollups import month_of, rebuild
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = timezone.utc
@@ -291,6 +292,45 @@ def _month_bucket(column, bounds: list[datetime]):
     return case(*[(column < bound, index) for index, bound in enumerate(bounds[1:-1])], else_=len(bounds) - 2)
 
 
+def rollup_months(start: datetime, end: datetime) -> tuple[date, date] | None:
+    """Return the first Berlin month of [start, end) and the month after it when both ends are month starts.
+
+    Such periods (months, quarters, years, and custom ranges that happen to be whole months) read their
+    counts from the per-month rollups (helpdesk.models.rollups) instead of grouping the raw rows.
+    """
+    first, after = month_of(start), month_of(end)
+    if after <= first or _local_midnight(first) != start or _local_midnight(after) != end:
+        return None
+    return first, after
+
+
+def _rollup_sums(months: tuple[date, date], tenant_ids, team_ids, *group):
+    """Return rows of `group` columns + sums of opened, resolved, met, breached over the months (one query)."""
+    R = ReportMonthRollup
+    query = (select(*group, func.sum(R.opened), func.sum(R.resolved), func.sum(R.met), func.sum(R.breached))
+             .where(R.month >= months[0], R.month < months[1]))
+    if tenant_ids is not None:
+        query = query.where(R.tenant_id.in_(tenant_ids))
+    if team_ids is not None:
+        query = query.where(R.team_id.in_(team_ids))
+    return db.session.execute(query.group_by(*group)).all()
+
+
+def _rollup_backlog(before: date, tenant_ids, team_ids, *group):
+    """Return rows of `group` + the backlog at the start of month `before` from the rollups (one query).
+
+    Each ticket adds +1 in the month it was opened and -1 in the month it left the backlog, so the
+    sum over all earlier months is exactly _backlog_condition at that moment.
+    """
+    R = ReportMonthRollup
+    query = select(*group, func.sum(R.backlog_change)).where(R.month < before, R.target == "")
+    if tenant_ids is not None:
+        query = query.where(R.tenant_id.in_(tenant_ids))
+    if team_ids is not None:
+        query = query.where(R.team_id.in_(team_ids))
+    return db.session.execute(query.group_by(*group) if group else query).all()
+
+
 def _durations(tenant_id: int, start: datetime, end: datetime, team_ids: list[int] | None) -> dict:
     """Return {target: (median, p90)} of the business seconds used by clocks decided in the period.
 
@@ -352,15 +392,41 @@ def _category_tops() -> dict[int, tuple[int, str]]:
 
 def service_level_report(tenant: Tenant, start: datetime, end: datetime, *, team_ids: list[int] | None = None,
                          label: str = "", with_trend: bool = True,
-                         breach_limit: int | None = None) -> ServiceLevelReport:
+                         breach_limit: int | None = None, use_rollups: bool = True) -> ServiceLevelReport:
     """Compute the service level report of a tenant for [start, end), restricted to teams if given.
 
     With `breach_limit` only the first breaches are listed (a page shows 500 of a year's 10,000);
-    breach_count still tells all of them.
+    breach_count still tells all of them. Whole months read the counts from the rollups (one query
+    instead of three); `use_rollups=False` counts the raw rows (the same figures: tests compare them).
     """
     tenant_ids = [tenant.id]
     team_ids = list(team_ids) if team_ids is not None else None
+    months = rollup_months(start, end) if use_rollups else None
+    if months is not None:
+        opened_rows, resolved_rows, clock_rows = [], [], []
+        for team_id, category_id, target, priority, opened, resolved, met, breached in _rollup_sums(
+                months, tenant_ids, team_ids, ReportMonthRollup.team_id, ReportMonthRollup.category_id,
+                ReportMonthRollup.target, ReportMonthRollup.priority):
+            # Rows whose figures cancelled out (a ticket moved away) name nothing, as in the raw counts.
+            category_id = category_id or None
+            if target == "":
+                if opened:
+                    opened_rows.append((team_id, category_id, int(opened)))
+                if resolved:
+                    resolved_rows.append((team_id, category_id, int(resolved)))
+            elif met or breached:
+                clock_rows.append((target, priority, team_id, category_id, int(met + breached), int(breached)))
+        backlog = int(_rollup_backlog(months[1], tenant_ids, team_ids)[0][0] or 0)
+    else:
+        opened_rows, resolved_rows, clock_rows = _raw_counts(tenant, start, end, tenant_ids, team_ids)
+        backlog = db.session.scalar(_ticket_filter(
+            select(func.count()).select_from(Ticket).where(_backlog_condition(end)), tenant_ids, team_ids)) or 0
+    return _assemble(tenant, start, end, label, team_ids, opened_rows, resolved_rows, clock_rows, backlog,
+                     with_trend=with_trend, breach_limit=breach_limit, use_rollups=use_rollups)
 
+
+def _raw_counts(tenant: Tenant, start: datetime, end: datetime, tenant_ids, team_ids) -> tuple[list, list, list]:
+    """Return the opened, resolved and clock rows of the report grouped from the raw rows (three queries)."""
     # Tickets opened and resolved, grouped by team and catalog entry (two grouped queries).
     opened_rows = db.session.execute(_ticket_filter(
         select(Ticket.team_id, Ticket.category_id, func.count())
@@ -370,8 +436,6 @@ def service_level_report(tenant: Tenant, start: datetime, end: datetime, *, team
         select(Ticket.team_id, Ticket.category_id, func.count())
         .where(_resolved_in(start, end))
         .group_by(Ticket.team_id, Ticket.category_id), tenant_ids, team_ids)).all()
-    backlog = db.session.scalar(_ticket_filter(
-        select(func.count()).select_from(Ticket).where(_backlog_condition(end)), tenant_ids, team_ids)) or 0
 
     # Clocks that became final in the period: one grouped query for every compliance figure.
     # (A group can come once from each half of the union; the loop below adds them up.)
@@ -383,7 +447,13 @@ def service_level_report(tenant: Tenant, start: datetime, end: datetime, *, team
         .join(Ticket, and_(Ticket.id == SlaClock.ticket_id, Ticket.tenant_id == tenant.id))
         .group_by(SlaClock.target, SlaClock.priority, Ticket.team_id, Ticket.category_id),
         tenant_ids, start, end, team_ids)).all()
+    return opened_rows, resolved_rows, clock_rows
 
+
+def _assemble(tenant: Tenant, start: datetime, end: datetime, label: str, team_ids, opened_rows, resolved_rows,
+              clock_rows, backlog: int, *, with_trend: bool, breach_limit: int | None,
+              use_rollups: bool) -> ServiceLevelReport:
+    """Return the report from its grouped counts, with durations, breaches and the trend."""
     compliance = {target: Compliance() for target in TARGETS}
     by_priority = {target: {p: Compliance() for p in PRIORITIES} for target in TARGETS}
     per_team: dict[int, list] = defaultdict(lambda: [0, 0, Compliance()])
@@ -436,7 +506,7 @@ def service_level_report(tenant: Tenant, start: datetime, end: datetime, *, team
         by_category=by_category, by_team=by_team,
         breaches=breach_list(tenant.id, start, end, team_ids, limit=breach_limit) if breach_total else [],
         breach_total=breach_total,
-        trend=trend(tenant.id, end, team_ids) if with_trend else [],
+        trend=trend(tenant.id, end, team_ids, use_rollups=use_rollups) if with_trend else [],
         team_ids=tuple(team_ids) if team_ids is not None else None,
         breaches_by_priority=breaches_by_priority,
     )
@@ -477,36 +547,23 @@ def breach_list(tenant_id: int, start: datetime, end: datetime, team_ids: list[i
     return [dict(row._mapping) for row in db.session.execute(query)]
 
 
-def trend(tenant_id: int | None, end: datetime, team_ids: list[int] | None = None) -> list[dict]:
-    """Return the 12 calendar months ending with the month of `end`: volumes, rates, breaches (3 queries).
+def trend(tenant_id: int | None, end: datetime, team_ids: list[int] | None = None, *,
+          use_rollups: bool = True) -> list[dict]:
+    """Return the 12 calendar months ending with the month of `end`: volumes, rates, breaches.
 
     Each row: label, start, end, opened, resolved, first_response_rate, resolution_rate (also
     under "first_response" / "resolution"), first_response_compliance, resolution_compliance, breaches.
+    One query over the per-month rollups; `use_rollups=False` groups the raw rows (3 queries).
     """
     months = trend_months(end)
     bounds = [_local_midnight(date(y, m, 1)) for y, m in months]
     after_year, after_month = _add_months(*months[-1], 1)
     bounds.append(_local_midnight(date(after_year, after_month, 1)))
     tenant_ids = [tenant_id] if tenant_id is not None else None
-
-    def grouped(inner) -> list:
-        # Group in an outer query: PostgreSQL cannot match a CASE with bound parameters in GROUP BY.
-        sub = inner.subquery()
-        return db.session.execute(select(*sub.c, func.count()).group_by(*sub.c)).all()
-
-    opened = grouped(_ticket_filter(
-        select(_month_bucket(Ticket.created_at, bounds).label("month"))
-        .where(Ticket.created_at >= bounds[0], Ticket.created_at < bounds[-1]), tenant_ids, team_ids))
-    resolved = grouped(_ticket_filter(
-        select(_month_bucket(Ticket.resolved_at, bounds).label("month"))
-        .where(_resolved_in(bounds[0], bounds[-1])), tenant_ids, team_ids))
-    final = func.coalesce(SlaClock.decided_at, SlaClock.breached_at)
-    clock_query = select(_month_bucket(final, bounds).label("month"), SlaClock.target,
-                         SlaClock.breached_at.is_(None).label("met"))
-    if team_ids is not None:
-        clock_query = clock_query.join(Ticket, Ticket.id == SlaClock.ticket_id)
-    clocks = grouped(_clock_union(clock_query, tenant_ids, bounds[0], bounds[-1], team_ids))
-
+    if use_rollups:
+        opened, resolved, clocks = _trend_from_rollups(months, tenant_ids, team_ids)
+    else:
+        opened, resolved, clocks = _trend_from_rows(bounds, tenant_ids, team_ids)
     rows = [{"label": f"{MONTH_ABBREVIATIONS[m - 1]} {y % 100:02d}", "long_label": month_label(y, m),
              "start": bounds[i], "end": bounds[i + 1], "opened": 0, "resolved": 0, "breaches": 0,
              "first_response_compliance": Compliance(), "next_update_compliance": Compliance(),
@@ -525,32 +582,96 @@ def trend(tenant_id: int | None, end: datetime, team_ids: list[int] | None = Non
     return rows
 
 
+def _trend_from_rollups(months: list[tuple[int, int]], tenant_ids, team_ids) -> tuple[list, list, list]:
+    """Return (month index, count) rows of opened and resolved and (index, target, met?, count) of clocks."""
+    index = {date(y, m, 1): i for i, (y, m) in enumerate(months)}
+    after = date(*_add_months(*months[-1], 1), 1)
+    opened, resolved, clocks = [], [], []
+    R = ReportMonthRollup
+    for month, target, n_opened, n_resolved, met, breached in _rollup_sums(
+            (min(index), after), tenant_ids, team_ids, R.month, R.target):
+        i = index[month]
+        if target == "":
+            opened.append((i, int(n_opened)))
+            resolved.append((i, int(n_resolved)))
+        else:
+            clocks += [(i, target, True, int(met)), (i, target, False, int(breached))]
+    return opened, resolved, clocks
+
+
+def _trend_from_rows(bounds: list[datetime], tenant_ids, team_ids) -> tuple[list, list, list]:
+    """The trend's three grouped queries over the raw ticket and clock rows."""
+
+    def grouped(inner) -> list:
+        # Group in an outer query: PostgreSQL cannot match a CASE with bound parameters in GROUP BY.
+        sub = inner.subquery()
+        return db.session.execute(select(*sub.c, func.count()).group_by(*sub.c)).all()
+
+    opened = grouped(_ticket_filter(
+        select(_month_bucket(Ticket.created_at, bounds).label("month"))
+        .where(Ticket.created_at >= bounds[0], Ticket.created_at < bounds[-1]), tenant_ids, team_ids))
+    resolved = grouped(_ticket_filter(
+        select(_month_bucket(Ticket.resolved_at, bounds).label("month"))
+        .where(_resolved_in(bounds[0], bounds[-1])), tenant_ids, team_ids))
+    final = func.coalesce(SlaClock.decided_at, SlaClock.breached_at)
+    clock_query = select(_month_bucket(final, bounds).label("month"), SlaClock.target,
+                         SlaClock.breached_at.is_(None).label("met"))
+    if team_ids is not None:
+        clock_query = clock_query.join(Ticket, Ticket.id == SlaClock.ticket_id)
+    clocks = grouped(_clock_union(clock_query, tenant_ids, bounds[0], bounds[-1], team_ids))
+    return opened, resolved, clocks
+
+
+def rebuild_rollups(connection) -> None:
+    """Recompute the per-month rollups from the raw rows (after bulk loads that bypass the ORM)."""
+    rebuild(connection)
+
+
 # --- all tenants side by side ----------------------------------------------------------------
 
 def tenant_overview(start: datetime, end: datetime, *, team_ids: list[int] | None = None,
-                    sort: str = "name") -> list[dict]:
+                    sort: str = "name", use_rollups: bool = True) -> list[dict]:
     """Return every tenant's volumes, compliance and breaches in [start, end), sorted server side.
 
     `sort` is one of OVERVIEW_SORTS, optionally with a leading "-" for descending; rows without
-    a rate go last either way. Four grouped queries in all.
+    a rate go last either way. Whole months read the volumes and clocks from the rollups (one query);
+    other ranges group the raw rows (four queries, the clocks as the two index ranges of _clock_union).
     """
-    opened = dict(db.session.execute(_ticket_filter(
-        select(Ticket.tenant_id, func.count()).where(Ticket.created_at >= start, Ticket.created_at < end)
-        .group_by(Ticket.tenant_id), None, team_ids)).all())
-    resolved = dict(db.session.execute(_ticket_filter(
-        select(Ticket.tenant_id, func.count()).where(_resolved_in(start, end))
-        .group_by(Ticket.tenant_id), None, team_ids)).all())
-    backlog = dict(db.session.execute(_ticket_filter(
-        select(Ticket.tenant_id, func.count()).where(_backlog_condition(end))
-        .group_by(Ticket.tenant_id), None, team_ids)).all())
-    clock_query = select(SlaClock.tenant_id, SlaClock.target, func.count(), func.count(SlaClock.breached_at))
-    if team_ids is not None:
-        clock_query = clock_query.join(Ticket, Ticket.id == SlaClock.ticket_id)
-    clocks = db.session.execute(_clock_filter(clock_query, None, start, end, team_ids)
-                                .group_by(SlaClock.tenant_id, SlaClock.target)).all()
+    months = rollup_months(start, end) if use_rollups else None
+    opened: dict[int, int] = defaultdict(int)
+    resolved: dict[int, int] = defaultdict(int)
     compliance: dict[int, dict[str, Compliance]] = defaultdict(lambda: {t: Compliance() for t in TARGETS})
-    for tenant_id, target, count, breached in clocks:
-        compliance[tenant_id][target] += Compliance(count - breached, breached)
+    if months is not None:
+        R = ReportMonthRollup
+        for tenant_id, target, n_opened, n_resolved, met, breached in _rollup_sums(
+                months, None, team_ids, R.tenant_id, R.target):
+            if target == "":
+                if n_opened:
+                    opened[tenant_id] += int(n_opened)
+                if n_resolved:
+                    resolved[tenant_id] += int(n_resolved)
+            elif met or breached:
+                compliance[tenant_id][target] += Compliance(int(met), int(breached))
+        backlog = {tenant_id: int(count) for tenant_id, count in _rollup_backlog(
+            months[1], None, team_ids, ReportMonthRollup.tenant_id) if count}
+    else:
+        opened.update(db.session.execute(_ticket_filter(
+            select(Ticket.tenant_id, func.count()).where(Ticket.created_at >= start, Ticket.created_at < end)
+            .group_by(Ticket.tenant_id), None, team_ids)).all())
+        resolved.update(db.session.execute(_ticket_filter(
+            select(Ticket.tenant_id, func.count()).where(_resolved_in(start, end))
+            .group_by(Ticket.tenant_id), None, team_ids)).all())
+        clock_query = select(SlaClock.tenant_id, SlaClock.target, func.count(), func.count(SlaClock.breached_at))
+        if team_ids is not None:
+            clock_query = clock_query.join(Ticket, Ticket.id == SlaClock.ticket_id)
+        # Each half of the union is one index range; a tenant and target can come from both halves.
+        union = _clock_union(clock_query.group_by(SlaClock.tenant_id, SlaClock.target), None, start, end,
+                             team_ids)
+        for tenant_id, target, count, breached in db.session.execute(union).all():
+            compliance[tenant_id][target] += Compliance(count - breached, breached)
+        backlog = dict(db.session.execute(_ticket_filter(
+            select(Ticket.tenant_id, func.count()).where(_backlog_condition(end))
+            .group_by(Ticket.tenant_id), None, team_ids)).all())
     goals = {tenant_id: float(goal) for tenant_id, goal in db.session.execute(
         select(SlaPolicy.tenant_id, SlaPolicy.compliance_goal)).all()}
     involved = set(opened) | set(resolved) | set(backlog) | set(compliance)
@@ -602,7 +723,10 @@ def _minutes(value: timedelta | int | None) -> str:
 
 
 def _berlin(moment: datetime | None) -> str:
-    return moment.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M") if moment else ""
+    if not moment:
+        return ""
+    local = moment.astimezone(BERLIN)  # formatted by hand: strftime costs a tenth of a yearly export
+    return f"{local.day:02d}.{local.month:02d}.{local.year:04d} {local.hour:02d}:{local.minute:02d}"
 
 
 def csv_safe(value):
@@ -668,14 +792,16 @@ def report_csv(report: ServiceLevelReport, generated_at: datetime) -> str:
     return _csv_text(rows)
 
 
-def _outcome(row_breached_at, outcome) -> str:
+def _outcome(row_breached_at, outcome, labels: dict | None = None) -> str:
+    labels = labels or _outcome_labels()
     if row_breached_at is not None:
-        return _("verletzt")
-    if outcome == "met":
-        return _("eingehalten")
-    if outcome == "cancelled":
-        return _("entfallen")
-    return _("läuft")
+        return labels["breached"]
+    return labels.get(outcome) or labels["running"]
+
+
+def _outcome_labels() -> dict[str, str]:
+    """Return the outcome words in the reader's language (looked up once per export, not per row)."""
+    return {"breached": _("verletzt"), "met": _("eingehalten"), "cancelled": _("entfallen"), "running": _("läuft")}
 
 
 def ticket_rows(tenant: Tenant, start: datetime, end: datetime, team_ids: list[int] | None = None) -> list[dict]:
@@ -686,7 +812,6 @@ def ticket_rows(tenant: Tenant, start: datetime, end: datetime, team_ids: list[i
     """
     first = aliased(SlaClock)
     resolution = aliased(SlaClock)
-    with_clock = _clock_filter(select(SlaClock.ticket_id), [tenant.id], start, end, None)
     query = (
         select(Ticket.number, Ticket.created_at, Ticket.resolved_at, Ticket.priority, Ticket.category_id,
                Team.name.label("team"),
@@ -698,16 +823,27 @@ def ticket_rows(tenant: Tenant, start: datetime, end: datetime, team_ids: list[i
         .outerjoin(first, and_(first.ticket_id == Ticket.id, first.target == "first_response", first.cycle == 1))
         .outerjoin(resolution, and_(resolution.ticket_id == Ticket.id, resolution.target == "resolution",
                                     resolution.cycle == 1))
-        .where(Ticket.tenant_id == tenant.id, or_(
-            and_(Ticket.created_at >= start, Ticket.created_at < end),
-            _resolved_in(start, end),
-            Ticket.id.in_(with_clock),
-        ))
+        .where(Ticket.tenant_id == tenant.id)
         .order_by(Ticket.created_at, Ticket.number)
     )
+    opened = and_(Ticket.created_at >= start, Ticket.created_at < end)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # The tickets of the period as four index ranges (created, resolved, the two halves of a clock's final
+        # moment) joined once, instead of one OR that PostgreSQL answers by filtering all the tenant's tickets.
+        in_period = union(
+            select(Ticket.id).where(Ticket.tenant_id == tenant.id, opened),
+            select(Ticket.id).where(Ticket.tenant_id == tenant.id, _resolved_in(start, end)),
+            *_clock_union(select(SlaClock.ticket_id.label("id")), [tenant.id], start, end, None).selects,
+        ).subquery("in_period")
+        query = query.join(in_period, in_period.c.id == Ticket.id)
+    else:
+        # SQLite answers the OR itself as a union of index lookups ("multi-index OR").
+        with_clock = _clock_filter(select(SlaClock.ticket_id), [tenant.id], start, end, None)
+        query = query.where(or_(opened, _resolved_in(start, end), Ticket.id.in_(with_clock)))
     if team_ids is not None:
         query = query.where(Ticket.team_id.in_(team_ids))
     tops = _category_tops()
+    labels = _outcome_labels()
     rows = []
     for row in db.session.execute(query):
         rows.append({
@@ -715,9 +851,9 @@ def ticket_rows(tenant: Tenant, start: datetime, end: datetime, team_ids: list[i
             "priority": row.priority,
             "category": tops[row.category_id][1] if row.category_id in tops else "",
             "team": row.team,
-            "first_response": _outcome(row.fr_breached_at, row.fr_outcome) if row.fr_id else "",
+            "first_response": _outcome(row.fr_breached_at, row.fr_outcome, labels) if row.fr_id else "",
             "first_response_used": row.fr_used if row.fr_decided_at else None,
-            "resolution": _outcome(row.res_breached_at, row.res_outcome) if row.res_id else "",
+            "resolution": _outcome(row.res_breached_at, row.res_outcome, labels) if row.res_id else "",
             "resolution_used": row.res_used if row.res_decided_at else None,
         })
     return rows

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import snowballstemmer
 from markupsafe import Markup, escape
 from sqlalchemy import (
-    Text, and_, bindparam, cast, column, event, func, literal, literal_column, or_, select, table, text,
+    ColumnElement, Text, and_, bindparam, cast, column, event, func, literal, literal_column, or_, select, table, text,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session, selectinload
@@ -352,6 +352,36 @@ def search(user: User, query: str | None, limit: int = 20) -> list[SearchHit]:
         return []
     tickets = _load(ids)
     return [SearchHit(tickets[i], highlight(seen[i])) for i in ids if i in tickets]
+
+
+def text_condition(user: User, query: str | None) -> ColumnElement[bool]:
+    """Return a WHERE clause on Ticket: the ticket matches the query for this user (the list's text filter).
+
+    Words: a correlated EXISTS on the search document, so the list keeps its own scope, order, keyset
+    and LIMIT, and the planner either walks the list's index in order and checks each ticket's document
+    (common words: stops after one page) or reads the few matches from GIN first (rare words).
+    Scope rules as matching_ticket_ids. (PostgreSQL plans the former `id IN (SELECT …)` of words as the
+    same semi-join; what still grows with the archive is the capped count, which must find every match
+    up to the cap: the GIN posting lists of the words.)
+    """
+    terms = words(query)
+    pattern = _number_pattern(query)
+    if pattern:
+        # Shaped like (part of) a number: an OR with the EXISTS would check the number of every ticket of
+        # the list one by one (no trigram index under an OR); the few matching ids are one hashed set instead.
+        return Ticket.id.in_(matching_ticket_ids(user, query))
+    if not terms:
+        return Ticket.id.is_(None)
+    if db.engine.dialect.name == "postgresql":
+        word_queries, _top = _word_queries(terms)
+        if not word_queries:
+            return Ticket.id.is_(None)
+        return (select(TicketSearch.ticket_id)
+                .where(TicketSearch.ticket_id == Ticket.id, _pg_match(user, word_queries))
+                .correlate(Ticket).exists())
+    # FTS5 answers MATCH for the whole table at once; the (small, embedded) SQLite database takes the set.
+    return Ticket.id.in_(select(_fts.c.rowid).where(
+        _fts.c.ticket_search_fts.op("MATCH")(_fts5_query(terms, public_only=not can_see_internal(user)))))
 
 
 def matching_ticket_ids(user: User, query: str | None):

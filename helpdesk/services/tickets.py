@@ -95,14 +95,20 @@ def create_ticket(
     requester: User | None = None,
     channel: str = "web",
     uploads: list[Upload] = (),
+    confirm: bool = True,
+    commit: bool = True,
 ) -> Ticket:
-    """File a ticket, route it, number it, store its files and notify the requester; commit."""
+    """File a ticket, route it, number it, store its files and notify the requester; commit.
+
+    confirm=False skips the confirmation email (the mail import's loop limit); commit=False leaves the
+    commit to the caller (the mail import commits the ticket with its record of the mail).
+    """
     if actor.is_staff:
         if requester is None or requester.is_staff or not requester.active:
             raise DomainError(_("Bitte wählen Sie die anfragende Person einer Behörde."), field="requester")
     else:
         requester = actor
-        channel = "web" if channel not in ("web", "api") else channel
+        channel = "web" if channel not in ("web", "api", "email") else channel
     if channel not in CHANNELS:
         raise DomainError(_("Unbekannter Eingangskanal."), field="channel")
     subject = _clean_text(subject, "subject", _("Betreff"), 200, single_line=True)
@@ -138,8 +144,10 @@ def create_ticket(
         record(ticket, actor, "attachment", now, note=", ".join(u.filename for u in uploads))
     ticket.requester = requester
     sla_clocks.start_clocks(ticket, now)
-    notifications.queue_email(requester, "ticket_created", now=now, ticket=ticket)
-    db.session.commit()
+    if confirm:
+        notifications.queue_email(requester, "ticket_created", now=now, ticket=ticket)
+    if commit:
+        db.session.commit()
     return ticket
 
 
@@ -176,8 +184,13 @@ def reply(
     internal: bool = False,
     uploads: list[Upload] = (),
     new_status: str | None = None,
+    note_code: str | None = None,
+    commit: bool = True,
 ) -> Comment:
-    """Add a public reply or internal note, optionally with a status change; notify; commit."""
+    """Add a public reply or internal note, optionally with a status change; notify; commit.
+
+    note_code marks the history line (e.g. "by_email"); commit=False leaves the commit to the caller.
+    """
     _check_not_closed(ticket)
     if internal:
         require_staff(actor)
@@ -194,7 +207,7 @@ def reply(
     if uploads:
         store_uploads(uploads, ticket=ticket, uploader=actor, comment=comment, internal=internal)
     record(ticket, actor, "internal_note" if internal else "reply", now, internal=internal,
-           note=", ".join(u.filename for u in uploads) or None)
+           note=", ".join(u.filename for u in uploads) or None, note_code=note_code)
     _touch(ticket, now)
 
     old_status = ticket.status
@@ -207,8 +220,9 @@ def reply(
         elif not internal and ticket.status == "new":
             _set_status(ticket, actor, "open", now)
         if not internal:
-            notifications.queue_email(ticket.requester, "public_reply", now=now, ticket=ticket, comment=comment,
-                                      status_changed=ticket.status != old_status)
+            # The requester and the ticket's watchers (services/watchers.py) hear of every public update.
+            notifications.queue_public_update(ticket, "public_reply", now=now, comment=comment,
+                                              status_changed=ticket.status != old_status)
     else:
         # The requester answered: a question was answered or a solution was not enough.
         if ticket.status == "pending":
@@ -219,7 +233,8 @@ def reply(
         sla_clocks.on_requester_message(ticket, now)
         if ticket.assignee and ticket.assignee_id != actor.id:
             notifications.queue_email(ticket.assignee, "requester_reply", now=now, ticket=ticket, comment=comment)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return comment
 
 
@@ -241,7 +256,7 @@ def change_status(actor: User, ticket: Ticket, status: str, now: datetime) -> No
     if ticket.status == "resolved" and status == "open":
         ticket.reopen_count += 1
     _set_status(ticket, actor, status, now)
-    notifications.queue_email(ticket.requester, "status_changed", now=now, ticket=ticket)
+    notifications.queue_public_update(ticket, "status_changed", now=now)
     db.session.commit()
 
 

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ARRAY, DateTime, Integer, and_, any_, bindparam, case, or_, select, type_coerce
 
 import sla
+from sla.replay import CREATED, PRIORITY, PUBLIC_RESPONSE, REQUESTER_MESSAGE, STATUS
 from helpdesk.durations import DurationError, parse_minutes
 from helpdesk.extensions import db
 from helpdesk.models import Calendar, SlaPolicy, Tenant, Ticket, TicketEvent, User
@@ -197,56 +198,113 @@ def _candidates(tenant_id: int, start: datetime, end: datetime):
     )
 
 
-def histories(tenant: Tenant, start: datetime, end: datetime) -> tuple[dict[int, list], dict[int, int | None]]:
-    """Return each candidate ticket's clock-relevant history and its stored contract version (two queries)."""
+# Event codes computed in SQL, so that a year of a large tenant (~500,000 history lines) costs one
+# narrow row per line and no ORM entity.
+_PRIORITY, _STATUS, _RESPONSE, _MESSAGE = 1, 2, 3, 4
+
+
+def _history_rows(tenant: Tenant, start: datetime, end: datetime):
+    """Return (tickets, events) of the candidates as plain rows (two queries, Core, no ORM entities).
+
+    tickets: (id, created_at, priority, sla_version_id) by id; events: (ticket_id, created_at, code,
+    old_value, new_value) in ticket and time order, code one of the _PRIORITY .. _MESSAGE constants.
+    """
     candidates = _candidates(tenant.id, start, end)
-    tickets = db.session.execute(
-        select(Ticket.id, Ticket.created_at, Ticket.priority, Ticket.sla_version_id)
-        .where(Ticket.id.in_(candidates)).order_by(Ticket.id)
-    ).all()
-    rows = db.session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.created_at, TicketEvent.kind, TicketEvent.field,
-               TicketEvent.old_value, TicketEvent.new_value, TicketEvent.is_internal, User.role)
+    connection = db.session.connection()
+    ticket_created, event_created = Ticket.created_at, TicketEvent.created_at
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql:
+        # For this transaction only: "UTC" is the server's Etc/UTC under the name psycopg maps to
+        # datetime.timezone.utc, so timestamps arrive as the UTC datetimes the calendar takes
+        # without conversion (no per-value type processing of ~600,000 values); the sort of the
+        # history lines stays in memory; JIT compiling (~90 ms at 1M tickets) buys nothing here.
+        connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+        connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+        connection.exec_driver_sql("SET LOCAL jit = off")
+        ticket_created = type_coerce(Ticket.created_at, DateTime(timezone=True))
+        event_created = type_coerce(TicketEvent.created_at, DateTime(timezone=True))
+    tickets = _rows(connection.execute(
+        candidates.with_only_columns(Ticket.id, ticket_created, Ticket.priority, Ticket.sla_version_id)
+        .order_by(Ticket.id)
+    ))
+    if postgresql:
+        # The ids just read, as one array: a hashed lookup while scanning the history lines, instead of
+        # computing the candidates a second time (about half the query's time at 1M tickets).
+        of_candidates = TicketEvent.ticket_id == any_(bindparam("ids", [row[0] for row in tickets],
+                                                                type_=ARRAY(Integer)))
+    else:
+        of_candidates = TicketEvent.ticket_id.in_(candidates)
+    code = case(
+        (and_(TicketEvent.kind == "field", TicketEvent.field == "priority"), _PRIORITY),
+        (and_(TicketEvent.kind == "field", TicketEvent.field == "status"), _STATUS),
+        (User.role.in_(STAFF_ROLES), _RESPONSE),
+        else_=_MESSAGE,
+    )
+    events = _rows(connection.execute(
+        select(TicketEvent.ticket_id, event_created, code, TicketEvent.old_value, TicketEvent.new_value)
         .outerjoin(User, User.id == TicketEvent.actor_id)
-        .where(TicketEvent.ticket_id.in_(candidates), or_(
-            and_(TicketEvent.kind == "reply", TicketEvent.is_internal.is_(False)),
+        .where(of_candidates, or_(
+            and_(TicketEvent.kind == "reply", TicketEvent.is_internal.is_(False), User.role.is_not(None)),
             and_(TicketEvent.kind == "field", TicketEvent.field.in_(("status", "priority"))),
         ))
         .order_by(TicketEvent.ticket_id, TicketEvent.created_at, TicketEvent.id)
-    ).all()
-    by_ticket: dict[int, list] = defaultdict(list)
-    for row in rows:
-        by_ticket[row.ticket_id].append(row)
-    result: dict[int, list[sla.HistoryEvent]] = {}
-    for ticket in tickets:
-        result[ticket.id] = _events(ticket, by_ticket.get(ticket.id, []))
-    return result, {ticket.id: ticket.sla_version_id for ticket in tickets}
+    ))
+    return tickets, events
 
 
-def _events(ticket, rows: list) -> list[sla.HistoryEvent]:
-    """Map one ticket's stored history lines to replay events.
+def _rows(result) -> list[tuple]:
+    """Return all rows of a result; on PostgreSQL as the driver's plain tuples (no Row per line).
 
-    The first priority line is the priority the ticket was filed with; later ones are changes.
+    The PostgreSQL selects above need no result processing (raw timestamps, ints, strings).
     """
-    initial = None
-    seen_priority = False
-    events: list[sla.HistoryEvent] = []
-    for row in rows:
-        if row.kind == "field" and row.field == "priority":
-            if not seen_priority:
-                initial = int(row.new_value)
-                seen_priority = True
+    if result.dialect.name == "postgresql":
+        rows = result.cursor.fetchall()
+        result.close()
+        return rows
+    return result.all()
+
+
+def _records(tenant: Tenant, start: datetime, end: datetime):
+    """Yield (ticket id, stored contract version, replay records) per candidate ticket, in id order.
+
+    The records are sla.replay_records tuples (at, kind, priority, old status, new status). The first
+    priority line is the priority the ticket was filed with; later ones are changes.
+    """
+    tickets, events = _history_rows(tenant, start, end)
+    position, count = 0, len(events)
+    response = (PUBLIC_RESPONSE, None, None, None)
+    message = (REQUESTER_MESSAGE, None, None, None)
+    for ticket_id, created_at, priority, version_id in tickets:
+        while position < count and events[position][0] < ticket_id:
+            position += 1  # lines of tickets that are no candidates (cannot happen: same subquery)
+        initial = None
+        records = [None]
+        while position < count and events[position][0] == ticket_id:
+            _ticket, at, code, old, new = events[position]
+            position += 1
+            if code == _PRIORITY:
+                if initial is None:
+                    initial = int(new)
+                else:
+                    records.append((at, PRIORITY, int(new), None, None))
+            elif code == _STATUS:
+                records.append((at, STATUS, None, old, new))
+            elif code == _RESPONSE:
+                records.append((at, *response))
             else:
-                events.append(sla.HistoryEvent.priority_change(row.created_at, int(row.new_value)))
-        elif row.kind == "field" and row.field == "status":
-            events.append(sla.HistoryEvent.status(row.created_at, row.old_value, row.new_value))
-        elif row.kind == "reply" and row.role is not None:
-            if row.role in STAFF_ROLES:
-                events.append(sla.HistoryEvent.public_response(row.created_at))
-            else:
-                events.append(sla.HistoryEvent.requester_message(row.created_at))
-    created = sla.HistoryEvent.created(ticket.created_at, initial if initial is not None else ticket.priority)
-    return [created, *events]
+                records.append((at, *message))
+        records[0] = (created_at, CREATED, initial if initial is not None else priority, None, None)
+        yield ticket_id, version_id, records
+
+
+def histories(tenant: Tenant, start: datetime, end: datetime) -> tuple[dict[int, list], dict[int, int | None]]:
+    """Return each candidate ticket's clock-relevant history and its stored contract version (two queries)."""
+    events: dict[int, list[sla.HistoryEvent]] = {}
+    versions: dict[int, int | None] = {}
+    for ticket_id, version_id, records in _records(tenant, start, end):
+        events[ticket_id] = [sla.HistoryEvent(at, kind, priority, old, new) for at, kind, priority, old, new in records]
+        versions[ticket_id] = version_id
+    return events, versions
 
 
 # --- counting ------------------------------------------------------------------------------------
@@ -256,29 +314,43 @@ def tally(outcomes: Iterable[tuple[int, sla.ClockOutcome]], start: datetime, end
 
     Returns (compliance[target], compliance_by_priority[target][priority], tickets[(target, priority|None)]).
     """
-    overall = {t: Compliance() for t in TARGETS}
-    by_priority = {t: {p: Compliance() for p in PRIORITIES} for t in TARGETS}
+    counts: dict[tuple[str, int, bool], int] = defaultdict(int)  # (target, priority, breached) -> clocks
     tickets: dict[tuple, set[int]] = defaultdict(set)
     for ticket_id, outcome in outcomes:
-        moment = outcome.counted_at
-        if moment is None or not start <= moment < end or not (outcome.is_breached or outcome.is_met):
+        moment = outcome.decided_at or outcome.breached_at
+        if moment is None or not start <= moment < end:
             continue
-        part = Compliance(0, 1) if outcome.is_breached else Compliance(1, 0)
-        overall[outcome.target] += part
-        row = by_priority[outcome.target]
-        row[outcome.priority] = row.get(outcome.priority, Compliance()) + part
+        breached = outcome.breached_at is not None
+        if not breached and outcome.outcome != "met":
+            continue
+        counts[(outcome.target, outcome.priority, breached)] += 1
         tickets[(outcome.target, None)].add(ticket_id)
         tickets[(outcome.target, outcome.priority)].add(ticket_id)
+    overall = {t: Compliance() for t in TARGETS}
+    by_priority = {t: {p: Compliance() for p in PRIORITIES} for t in TARGETS}
+    for (target, priority, breached), number in counts.items():
+        part = Compliance(0, number) if breached else Compliance(number, 0)
+        overall[target] += part
+        row = by_priority[target]
+        row[priority] = row.get(priority, Compliance()) + part
     return overall, by_priority, {key: len(ids) for key, ids in tickets.items()}
 
 
 def replay_tenant(tenant: Tenant, start: datetime, end: datetime, proposal: Proposal, *, now: datetime):
     """Replay every candidate ticket under the proposal; return [(ticket id, outcome)] and the versions."""
-    events, versions = histories(tenant, start, end)
     targets = proposal.target_times()
-    outcomes = []
-    for ticket_id, history in events.items():
-        for outcome in sla.replay(history, targets, proposal.calendar, now=max(now, history[-1].at)):
+    empty: dict = {}
+
+    def targets_of(priority: int):
+        return targets.get(priority) or empty
+
+    calendar = proposal.calendar
+    outcomes: list[tuple[int, sla.ClockOutcome]] = []
+    versions: dict[int, int | None] = {}
+    for ticket_id, version_id, records in _records(tenant, start, end):
+        versions[ticket_id] = version_id
+        last = records[-1][0]
+        for outcome in sla.replay_records(records, targets_of, calendar, now=now if now >= last else last):
             outcomes.append((ticket_id, outcome))
     return outcomes, versions
 

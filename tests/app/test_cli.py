@@ -7,7 +7,7 @@ from helpdesk.demo import PASSWORD as DEMO_PASSWORD
 from helpdesk.extensions import db
 from helpdesk.models import OutboxMessage, Team, Tenant, Ticket, User
 from helpdesk.models.tickets import STATUSES
-from tests.builders import at, make_category, make_team, make_tenant, make_ticket, make_user
+from tests.builders import PASSWORD, at, make_category, make_team, make_tenant, make_ticket, make_user
 
 NEW_PASSWORD = "ein sehr langes Passwort"
 
@@ -133,3 +133,69 @@ def test_worker_once_runs_every_job_and_sends_waiting_emails(app, smtp_server):
     assert result.exit_code == 0, result.output
     received = smtp_server.to("anna@lup.example")
     assert len(received) == 1 and ticket.number in received[0]["Subject"]
+
+
+def test_users_set_password_replaces_the_password_and_ends_sessions(app, client):
+    tenant = make_tenant("lup")
+    user = make_user("requester", tenant=tenant, email="erika@lup.example")
+    client.login(user)
+    assert client.get("/portal/tickets").status_code == 200
+
+    result = run(app, "users", "set-password", "ERIKA@lup.example", password="ein ganz anderes langes Kennwort")
+
+    assert result.exit_code == 0, result.output
+    # The browser that was signed in before is signed out; the new password works, the old one not.
+    assert client.get("/portal/tickets").status_code in (302, 401)
+    client.login(user, password="ein ganz anderes langes Kennwort")
+    other = app.test_client()
+    refused = other.post_form("/login", {"email": user.email, "password": PASSWORD})
+    assert refused.status_code != 302
+
+
+def test_users_set_password_refuses_a_weak_password_and_keeps_the_old_one(app, client):
+    tenant = make_tenant("lup")
+    user = make_user("requester", tenant=tenant, email="erika@lup.example")
+
+    result = run(app, "users", "set-password", "erika@lup.example", password="12345678")
+
+    assert result.exit_code != 0
+    assert "Passwort" in result.output
+    client.login(user)
+
+
+def test_users_set_password_and_deactivate_refuse_an_unknown_email(app):
+    assert "unknown user" in run(app, "users", "set-password", "nobody@lup.example").output
+    assert "unknown user" in run(app, "users", "deactivate", "nobody@lup.example").output
+
+
+def test_users_deactivate_signs_the_user_out_and_blocks_login(app, client):
+    tenant = make_tenant("lup")
+    user = make_user("requester", tenant=tenant, email="erika@lup.example")
+    client.login(user)
+
+    result = run(app, "users", "deactivate", "erika@lup.example")
+
+    assert result.exit_code == 0, result.output
+    assert client.get("/portal/tickets").status_code in (302, 401)
+    db.session.expire_all()
+    assert db.session.get(User, user.id).active is False
+
+
+def test_search_reindex_rebuilds_lost_documents(app):
+    from helpdesk.models.search import TicketSearch
+    from helpdesk.services.search import search
+
+    make_team("service-desk", fallback=True)
+    tenant = make_tenant("lup")
+    requester = make_user("requester", tenant=tenant)
+    agent = make_user("agent")
+    category = make_category("Drucker")
+    ticket = make_ticket(requester, category=category, subject="Plotter im Bauamt druckt streifig", now=at("2026-11-02 09:00"))
+    db.session.execute(TicketSearch.__table__.delete())
+    db.session.commit()
+    assert search(agent, "Plotter") == []
+
+    result = run(app, "search", "reindex", "--batch", "1")
+
+    assert result.exit_code == 0, result.output
+    assert [hit.ticket.number for hit in search(agent, "Plotter")] == [ticket.number]

@@ -1,0 +1,1 @@
+"""Email as a channel: parsing incoming mail, reply addresses, importing, fetching over IMAP."""
