@@ -228,6 +228,7 @@ def run_imap(backend: str, app, world, args, now) -> tuple:
     try:
         mailbox = Mailbox(server)
         mailbox.configure(app)
+        app.config["MAIL_IMPORT_THREADS"] = args.threads
         mails = build_mails(world, args.mails, now, seed_value=2)
         with server.client() as client:
             for raw in mails:
@@ -257,6 +258,8 @@ def main() -> None:
     parser.add_argument("--mails", type=int, default=1000)
     parser.add_argument("--tickets", type=int, default=200)
     parser.add_argument("--no-imap", action="store_true", help="only the direct import")
+    parser.add_argument("--threads", type=int, default=3,
+                        help="parallel imports per fetched chunk on PostgreSQL (HELPDESK_MAIL_IMPORT_THREADS)")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the direct import to FILE")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

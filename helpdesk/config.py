@@ -102,6 +102,7 @@ class Config:
     IMAP_CA_FILE = _env("IMAP_CA_FILE")  # a CA bundle for a server with an internal certificate
     IMAP_TIMEOUT = _env_int("IMAP_TIMEOUT", 30)
     IMAP_BATCH_SIZE = _env_int("IMAP_BATCH_SIZE", 200)  # messages per fetch run; the rest waits for the next
+    MAIL_IMPORT_THREADS = _env_int("MAIL_IMPORT_THREADS", 3)  # imports at once per fetched chunk (PostgreSQL only)
     OUTBOX_MAX_ATTEMPTS = _env_int("OUTBOX_MAX_ATTEMPTS", 12)
     OUTBOX_BACKOFF_SECONDS = _env_int("OUTBOX_BACKOFF_SECONDS", 60)  # first retry wait; doubles per try
 
@@ -127,6 +128,7 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret"
     SMTP_HOST = None
     IMAP_HOST = None  # no mailbox unless a test starts its own IMAP server
+    MAIL_IMPORT_THREADS = 1  # one after the other, so tests see a fixed order; test_mail_fetch also runs them parallel
     LOGIN_RATE_LIMIT = "5 per 5 minutes"
     LOGIN_IP_RATE_LIMIT = "20 per 5 minutes"
     RATELIMIT_STORAGE_URI = "memory://"

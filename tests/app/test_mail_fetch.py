@@ -418,3 +418,26 @@ def test_cli_fetches_once_and_the_worker_job_fetches_on_its_interval(app, world,
     app.config["IMAP_PASSWORD"] = "wrong"
     result = app.test_cli_runner().invoke(args=["mail", "fetch"])
     assert result.exit_code == 1 and "LoginError" in result.output
+
+
+def test_parallel_imports_of_one_run_give_one_comment_or_ticket_per_mail(app, backend, world, imap_mailbox):
+    # PostgreSQL imports the messages of a chunk with several threads; SQLite keeps one after the other.
+    app.config["MAIL_IMPORT_THREADS"] = 4
+    first, second = pending_ticket(world), pending_ticket(world)
+    for n in range(8):
+        imap_mailbox.append(simple_reply(first if n % 2 else second, f"Antwort {n}"))
+    for n in range(5):
+        imap_mailbox.append(new_mail(f"Neues Problem {n}", f"Beschreibung {n}"))
+    tickets_before = count(Ticket)
+
+    result = fetch(T0 + timedelta(hours=1))
+
+    assert (result.imported, result.failed, result.duplicates, result.moved) == (13, 0, 0, 13)
+    db.session.expire_all()
+    assert sorted(c.body for c in comments_of(first)[1:]) == [f"Antwort {n}" for n in (1, 3, 5, 7)]
+    assert sorted(c.body for c in comments_of(second)[1:]) == [f"Antwort {n}" for n in (0, 2, 4, 6)]
+    assert count(Ticket) == tickets_before + 5
+    assert imap_mailbox.messages("INBOX") == [] and len(imap_mailbox.messages("Verarbeitet")) == 13
+    # A second run finds nothing left and changes nothing.
+    assert fetch(T0 + timedelta(hours=2)).imported == 0
+    assert count(InboundMail) == 13

@@ -15,6 +15,7 @@ import imaplib
 import logging
 import socket
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -238,29 +239,75 @@ class MailboxFetcher:
                seen: set[int]) -> None:
         """Read a few messages in one command, import each (own commit), then move the imported ones."""
         raws = self.read(client, uids)
-        imported = [uid for uid in uids if uid in raws and self._import(uid, raws.pop(uid), now, result, seen)]
+        wanted = [uid for uid in uids if uid in raws]
+        threads = _import_threads()
+        if threads > 1 and len(wanted) > 1:
+            # Each import waits mostly for the database: several at once, each in its own app context,
+            # session and transaction. The unique Message-ID keeps every message imported once.
+            app = current_app._get_current_object()
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mail-import") as pool:
+                outcomes = list(pool.map(lambda uid: self._import_in_context(app, uid, raws[uid], now), wanted))
+        else:
+            outcomes = [self._import_once(uid, raws[uid], now) for uid in wanted]
+        imported = [uid for uid, outcome in zip(wanted, outcomes) if self._count(uid, outcome, now, result, seen)]
         if imported:
             self.mark_processed(client, imported)
             result.moved += len(imported)
 
-    def _import(self, uid: int, raw: bytes, now: datetime, result: FetchResult, seen: set[int]) -> bool:
-        try:
-            mail = self.import_one(raw, now)
-        except Exception:  # noqa: BLE001 - one message's trouble must not stop the others
-            db.session.rollback()
+    def _import_in_context(self, app, uid: int, raw: bytes, now: datetime):
+        with app.app_context():
+            try:
+                return self._import_once(uid, raw, now)
+            finally:
+                db.session.remove()
+
+    def _import_once(self, uid: int, raw: bytes, now: datetime):
+        """Import one message; return (id, received_at, status) of its row, or the exception it raised.
+
+        A deadlock or serialization failure between parallel imports is tried again: the failed try
+        rolled back completely, so trying again cannot double anything.
+        """
+        for attempt in range(3):
+            try:
+                mail = self.import_one(raw, now)
+                return mail.id, mail.received_at, mail.status
+            except Exception as exc:  # noqa: BLE001 - one message's trouble must not stop the others
+                db.session.rollback()
+                if attempt < 2 and _is_lock_conflict(exc):
+                    continue
+                return exc
+        return None  # not reached
+
+    def _count(self, uid: int, outcome, now: datetime, result: FetchResult, seen: set[int]) -> bool:
+        if isinstance(outcome, BaseException):
             result.failed += 1
-            log.exception("mailbox: import of message uid %s failed; it stays in %s", uid, self.settings.folder)
+            log.error("mailbox: import of message uid %s failed; it stays in %s", uid, self.settings.folder,
+                      exc_info=outcome)
             return False
+        mail_id, received_at, status = outcome
         # The import of an earlier run (or of another worker) returned its row: only the move was missing.
-        duplicate = mail.id in seen or mail.received_at != now
-        seen.add(mail.id)
+        duplicate = mail_id in seen or received_at != now
+        seen.add(mail_id)
         if duplicate:
             result.duplicates += 1
         else:
-            kind = STATUS_COUNT.get(mail.status, "held")
+            kind = STATUS_COUNT.get(status, "held")
             setattr(result, kind, getattr(result, kind) + 1)
-            result.mail_ids.append(mail.id)
+            result.mail_ids.append(mail_id)
         return True
+
+
+def _import_threads() -> int:
+    """Imports run at once per chunk: HELPDESK_MAIL_IMPORT_THREADS on PostgreSQL; SQLite has one writer."""
+    if db.engine.dialect.name != "postgresql":
+        return 1
+    return max(1, int(current_app.config.get("MAIL_IMPORT_THREADS", 1)))
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    """Whether PostgreSQL aborted the transaction for a deadlock or serialization failure (SQLSTATE 40P01/40001)."""
+    original = getattr(exc, "orig", None)
+    return getattr(original, "sqlstate", None) in ("40P01", "40001")
 
 
 def _chunks(batch: list[tuple[int, int]]) -> list[list[int]]:
