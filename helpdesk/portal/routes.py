@@ -229,14 +229,20 @@ def confirm(number: str):
     return _render_ticket(ticket, error=_first_form_error(form), status=422)
 
 
+def _ticket_whose_watchers_user_manages(number: str):
+    """Return the ticket if the user may see it (else 404) and add or look up its watchers (else 403)."""
+    ticket = permissions.get_ticket(current_user, number)
+    if not watchers.can_manage(current_user, ticket):
+        abort(403)
+    return ticket
+
+
 @bp.route("/tickets/<number>/people")
 @login_required
 @tenant_role_required
 def watcher_lookup(number: str):
     """Answer the type-ahead of the watchers card: colleagues of the ticket's authority matching ?q=."""
-    ticket = permissions.get_ticket(current_user, number)
-    if not watchers.can_manage(current_user, ticket):
-        abort(403)
+    ticket = _ticket_whose_watchers_user_manages(number)
     found, more = watchers.search_colleagues(ticket, (request.args.get("q") or "")[:200])
     return jsonify(people=[people.as_json(user) for user in found], more=more)
 
@@ -246,9 +252,7 @@ def watcher_lookup(number: str):
 @tenant_role_required
 def add_watcher(number: str):
     """Search for a colleague ("Person suchen", without JavaScript) or add the chosen one as a watcher."""
-    ticket = permissions.get_ticket(current_user, number)
-    if not watchers.can_manage(current_user, ticket):
-        abort(403)
+    ticket = _ticket_whose_watchers_user_manages(number)
     form = WatcherForm()
     if not form.validate_on_submit():
         return _render_ticket(ticket, watcher_form=form, error=_first_form_error(form) or

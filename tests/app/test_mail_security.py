@@ -5,8 +5,6 @@ import re
 import threading
 from datetime import timedelta
 from email import message_from_bytes
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 
 import pytest
 from sqlalchemy import func, select
@@ -18,27 +16,11 @@ from helpdesk.services.mail.addresses import reply_address, thread_message_id
 from helpdesk.services.mail.inbound import import_message
 from helpdesk.services.outbox import build_email
 from helpdesk.services.watchers import add_watchers
+from tests.app.test_mail_import import mail
 from tests.builders import at, make_policy, make_tenant, make_ticket, make_user
 
 NOW = at("2026-03-05 09:00")
 HELPDESK = "helpdesk@ksm.example"
-
-
-def mail(*, sender="Anna Amsel <anna@lup.example>", to=HELPDESK, subject="Drucker", body="Text.",
-         in_reply_to=None, headers=None) -> bytes:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = format_datetime(NOW)
-    message["Message-ID"] = make_msgid(domain="client.example")
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-        message["References"] = in_reply_to
-    for name, value in (headers or {}).items():
-        message[name] = value
-    message.set_content(body)
-    return message.as_bytes()
 
 
 def comments_of(ticket) -> list[Comment]:
